@@ -1,0 +1,144 @@
+"""One error hierarchy for every way a call to the API can fail.
+
+Every message names the audio_id (where there is one) and the HTTP status (where there
+is one); none carries the API token.
+"""
+
+from __future__ import annotations
+
+
+class PixVerseError(Exception):
+    """Base class of every error this provider raises about the PixVerse API."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        audio_id: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        self.reason = message
+        self.audio_id = audio_id
+        self.http_status = http_status
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        parts = []
+        if self.audio_id is not None:
+            parts.append(f"audio_id {self.audio_id!r}")
+        if self.http_status is not None:
+            parts.append(f"HTTP {self.http_status}")
+        prefix = ", ".join(parts)
+        return f"{prefix}: {self.reason}" if prefix else self.reason
+
+
+class PixVerseInvalidInputError(PixVerseError, ValueError):
+    """A value was refused before any request was sent (bad audio_id, bad create setting)."""
+
+
+class PixVerseBadRequestError(PixVerseError):
+    """400: the API refused the request (bad id, bad field)."""
+
+
+class PixVerseAuthError(PixVerseError):
+    """401: the API token is missing, wrong or revoked."""
+
+
+class PixVersePaymentError(PixVerseError):
+    """402 or 412: no subscription, or not enough credits."""
+
+
+class PixVerseNotFoundError(PixVerseError):
+    """404: the clip was deleted or never existed (not "still generating")."""
+
+
+class PixVerseModerationError(PixVerseError):
+    """422: the text was refused by moderation."""
+
+
+class PixVerseRateLimitError(PixVerseError):
+    """429: the account is busy or rate limited; ``retry_after`` is in seconds when given."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        audio_id: str | None = None,
+        http_status: int | None = 429,
+        retry_after: float | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, audio_id=audio_id, http_status=http_status)
+
+
+class PixVerseServerError(PixVerseError):
+    """5xx (596: the account is in an error state): the service failed to answer."""
+
+
+class PixVerseResponseError(PixVerseError):
+    """The answer could not be understood: not JSON, wrong shape, or an unexpected redirect."""
+
+
+class PixVerseConnectionError(PixVerseError):
+    """The transport failed: no connection, a timeout, or a connection dropped mid-answer.
+
+    ``request_sent`` is False only when the request certainly never reached the server,
+    which is the one case where a create may be sent again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        audio_id: str | None = None,
+        request_sent: bool = True,
+    ) -> None:
+        self.request_sent = request_sent
+        super().__init__(message, audio_id=audio_id)
+
+
+class PixVerseJobFailedError(PixVerseError):
+    """The clip ended FAILED; ``fail_code`` and ``fail_reason`` say why."""
+
+    def __init__(
+        self,
+        *,
+        audio_id: str | None,
+        fail_code: str | None,
+        fail_reason: str | None,
+    ) -> None:
+        self.fail_code = fail_code
+        self.fail_reason = fail_reason
+        super().__init__(
+            f"status FAILED: speech generation failed (fail_code={fail_code!r}, fail_reason={fail_reason!r})",
+            audio_id=audio_id,
+        )
+
+
+def error_for_status(
+    http_status: int,
+    message: str,
+    *,
+    audio_id: str | None = None,
+    retry_after: float | None = None,
+) -> PixVerseError:
+    """The error class that an HTTP error status maps to, built with ``message``."""
+    if http_status == 429:
+        return PixVerseRateLimitError(message, audio_id=audio_id, retry_after=retry_after)
+    error_class: type[PixVerseError]
+    if http_status == 400:
+        error_class = PixVerseBadRequestError
+    elif http_status == 401:
+        error_class = PixVerseAuthError
+    elif http_status in (402, 412):
+        error_class = PixVersePaymentError
+    elif http_status == 404:
+        error_class = PixVerseNotFoundError
+        message = f"{message} (the clip was deleted or never existed)"
+    elif http_status == 422:
+        error_class = PixVerseModerationError
+    elif http_status >= 500:
+        error_class = PixVerseServerError
+    else:
+        error_class = PixVerseResponseError
+    return error_class(message, audio_id=audio_id, http_status=http_status)

@@ -1,0 +1,36 @@
+"""The audio_id goes into the URL path as it is, so an id that could change the request is refused."""
+
+from __future__ import annotations
+
+import re
+
+from airflow_provider_pixverse._api.errors import PixVerseInvalidInputError
+
+# "/", "?", "#" and "%" would change the path or the query; whitespace and control
+# characters would break the request line.
+_FORBIDDEN = re.compile(r"[/?#%\\\s\x00-\x1f\x7f]")
+
+
+def validate_audio_id(audio_id: object) -> str:
+    """Return ``audio_id`` unchanged when it is safe to put into the path; raise otherwise."""
+    if not isinstance(audio_id, str):
+        raise PixVerseInvalidInputError(f"audio_id must be a string, got {type(audio_id).__name__}: {audio_id!r}")
+    if not audio_id:
+        raise PixVerseInvalidInputError("audio_id is empty")
+    bad = _FORBIDDEN.search(audio_id)
+    if bad:
+        raise PixVerseInvalidInputError(
+            f"audio_id {audio_id!r} contains {bad.group()!r}, which would change the request; "
+            "pass the audio_id exactly as speech/create returned it"
+        )
+    if ".." in audio_id:
+        raise PixVerseInvalidInputError(f"audio_id {audio_id!r} contains '..'")
+    return audio_id
+
+
+def audio_number(audio_id: str) -> str:
+    """The trailing number of ``user:...-speech:<number>``, or a filesystem-safe form of the id."""
+    tail = audio_id.rsplit("speech:", 1)[-1]
+    if tail.isdigit():
+        return tail
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", audio_id).strip(".") or "speech"

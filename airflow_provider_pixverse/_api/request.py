@@ -1,0 +1,120 @@
+"""Building requests: where they go, what they carry. Both transports send exactly these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_provider_pixverse._api.create import build_create_form
+from airflow_provider_pixverse._api.errors import PixVerseInvalidInputError
+from airflow_provider_pixverse._api.ids import validate_audio_id
+
+DEFAULT_HOST = "https://api.useapi.net"
+API_PATH = "/v2/pixverse"
+DEFAULT_TIMEOUT = 30.0
+LIST_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True, repr=False)
+class ApiSettings:
+    """Where the API is and how to call it, read from a ``pixverse`` connection."""
+
+    base_url: str
+    token: str
+    email: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+    def __repr__(self) -> str:  # the token must never show up in a repr or a log line
+        return f"ApiSettings(base_url={self.base_url!r}, email={self.email!r}, timeout={self.timeout!r})"
+
+    @property
+    def origin(self) -> tuple[str, str]:
+        """The scheme and host:port the token may be sent to, and nowhere else."""
+        parts = urlsplit(self.base_url)
+        return parts.scheme, parts.netloc
+
+    def headers(self) -> dict[str, str]:
+        """The headers of every API call."""
+        return {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+
+
+def settings_from_connection(
+    conn_id: str, host: str | None, port: int | None, password: str | None, extra: dict[str, Any]
+) -> ApiSettings:
+    """Read the API settings from a connection's fields; refuse what cannot work."""
+    if not password:
+        raise PixVerseInvalidInputError(
+            f"connection {conn_id!r} has no API token: put it in the connection's password field"
+        )
+    host = (host or DEFAULT_HOST).strip().rstrip("/")
+    if "://" not in host:
+        host = f"https://{host}"
+    parts = urlsplit(host)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PixVerseInvalidInputError(f"connection {conn_id!r} has an unusable API base URL {host!r}")
+    if port and parts.port is None:
+        host = f"{parts.scheme}://{parts.netloc}:{port}{parts.path}"
+    path = urlsplit(host).path
+    base_url = host if path.endswith(API_PATH) else f"{host}{API_PATH}"
+    timeout = extra.get("timeout", DEFAULT_TIMEOUT)
+    try:
+        timeout = float(timeout)
+    except (TypeError, ValueError):
+        raise PixVerseInvalidInputError(
+            f"connection {conn_id!r} has timeout={timeout!r} in its extra; give a number of seconds"
+        ) from None
+    if timeout <= 0:
+        raise PixVerseInvalidInputError(f"connection {conn_id!r} has timeout={timeout!r}; it must be positive")
+    email = extra.get("email") or None
+    return ApiSettings(base_url=base_url, token=password, email=email, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One call to the API. ``path`` is appended to the base URL as it is, never re-encoded."""
+
+    method: str
+    path: str
+    params: dict[str, str] = field(default_factory=dict)
+    form: dict[str, str] | None = None
+    audio_id: str | None = None
+
+    @property
+    def idempotent(self) -> bool:
+        """Whether sending it twice is harmless (a create is not: it would make two jobs)."""
+        return self.method == "GET"
+
+    def url(self, settings: ApiSettings) -> str:
+        """The full URL, with the path as built (the audio_id unencoded)."""
+        return f"{settings.base_url}{self.path}"
+
+
+def get_speech_request(audio_id: str) -> ApiRequest:
+    """GET one clip."""
+    audio_id = validate_audio_id(audio_id)
+    return ApiRequest("GET", f"/speech/{audio_id}", audio_id=audio_id)
+
+
+def create_speech_request(text: str, voice_id: str, **settings: Any) -> ApiRequest:
+    """POST a new speech job, sent as multipart form fields."""
+    return ApiRequest("POST", "/speech/create", form=build_create_form(text, voice_id, **settings))
+
+
+def list_speech_request(*, email: str | None = None, limit: int = LIST_PAGE_SIZE, offset: int = 0) -> ApiRequest:
+    """GET one page of the account's clips."""
+    params = {"limit": str(limit), "offset": str(offset)}
+    if email:
+        params["email"] = email
+    return ApiRequest("GET", "/speech/", params=params)
+
+
+def list_voices_request(*, model: str | None = None, language: str | None = None) -> ApiRequest:
+    """GET the voices, optionally for one model or language."""
+    params = {key: value for key, value in (("model", model), ("language", language)) if value}
+    return ApiRequest("GET", "/speech/voices", params=params)
+
+
+def list_models_request(*, email: str | None = None) -> ApiRequest:
+    """GET the models and their limits."""
+    return ApiRequest("GET", "/speech/models", params={"email": email} if email else {})

@@ -1,0 +1,56 @@
+"""What the ``apache_airflow_provider`` entry point tells Airflow about this provider."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_pixverse import __version__
+
+_INTEGRATION = "PixVerse"
+_MODULE = "airflow_provider_pixverse"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """The provider's metadata: connection type, hooks, sensors, operators, triggers, links."""
+    return {
+        "package-name": "airflow-provider-pixverse",
+        "name": "PixVerse",
+        "description": "Text to speech with the useapi.net PixVerse speech API.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": _INTEGRATION,
+                "external-doc-url": "https://useapi.net/docs/api-pixverse-v2",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [{"integration-name": _INTEGRATION, "python-modules": [f"{_MODULE}.hooks.pixverse"]}],
+        "sensors": [{"integration-name": _INTEGRATION, "python-modules": [f"{_MODULE}.sensors.pixverse"]}],
+        "operators": [{"integration-name": _INTEGRATION, "python-modules": [f"{_MODULE}.operators.pixverse"]}],
+        "triggers": [{"integration-name": _INTEGRATION, "python-modules": [f"{_MODULE}.triggers.pixverse"]}],
+        "extra-links": [f"{_MODULE}.operators.pixverse.PixVerseAudioLink"],
+        "connection-types": [
+            {
+                "connection-type": "pixverse",
+                "hook-class-name": f"{_MODULE}.hooks.pixverse.PixVerseHook",
+                "hook-name": "PixVerse",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login", "extra"],
+                    "relabeling": {"password": "API token", "host": "API base URL"},
+                    "placeholders": {"host": "https://api.useapi.net", "password": "useapi.net API token"},
+                },
+                "conn-fields": {
+                    "email": {
+                        "label": "Account email",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "Default PixVerse account for speech/create, when several are configured.",
+                    },
+                    "timeout": {
+                        "label": "Timeout (seconds)",
+                        "schema": {"type": ["number", "null"]},
+                        "description": "Timeout of each API call in seconds (default 30).",
+                    },
+                },
+            }
+        ],
+    }

@@ -1,0 +1,95 @@
+"""What the sandbox received: the request log and per-kind counts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Headers(dict[str, str]):
+    """Header names stored lower-case; look-ups ignore case."""
+
+    def __init__(self, items: Any = ()) -> None:
+        super().__init__()
+        for key, value in dict(items).items():
+            self[key] = value
+
+    def __setitem__(self, key: str, value: str) -> None:
+        super().__setitem__(key.lower(), value)
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and super().__contains__(key.lower())
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        """The value of a header, whatever the case of ``key``."""
+        return super().get(key.lower(), default)
+
+
+@dataclass
+class RecordedRequest:
+    """One request as received: ``raw_path`` is the request target, undecoded."""
+
+    method: str
+    raw_path: str
+    headers: Headers
+    body: bytes
+    kind: str
+    host_header: str | None
+    status: int | None = None
+    at: float = field(default_factory=time.time)
+
+    def to_json(self) -> dict[str, Any]:
+        """The request as GET /_sandbox/requests lists it."""
+        return {
+            "method": self.method,
+            "raw_path": self.raw_path,
+            "headers": dict(self.headers),
+            "body": self.body.decode("utf-8", "replace"),
+            "kind": self.kind,
+            "host_header": self.host_header,
+            "status": self.status,
+            "at": self.at,
+        }
+
+
+class RequestLog:
+    """A thread-safe record of requests and of media bytes sent."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._counts: Counter[str] = Counter()
+        self._media_bytes = 0
+
+    def add(self, request: RecordedRequest) -> None:
+        """Record a request."""
+        with self._lock:
+            self._requests.append(request)
+            self._counts[request.kind] += 1
+
+    def add_media_bytes(self, count: int) -> None:
+        """Count bytes of media sent."""
+        with self._lock:
+            self._media_bytes += count
+
+    def snapshot(self) -> list[RecordedRequest]:
+        """The requests so far, oldest first."""
+        with self._lock:
+            return list(self._requests)
+
+    def clear(self) -> None:
+        """Forget the recorded requests (the counts stay)."""
+        with self._lock:
+            self._requests.clear()
+
+    def stats(self) -> dict[str, int]:
+        """Requests counted by kind since the start, and media bytes sent."""
+        with self._lock:
+            counts = {kind: self._counts.get(kind, 0) for kind in ("api", "media", "control")}
+            return counts | {"total": sum(self._counts.values()), "media_bytes": self._media_bytes}
