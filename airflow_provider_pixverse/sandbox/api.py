@@ -1,0 +1,123 @@
+"""The documented API under /v2/pixverse, and the media files, as request -> answer."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+from airflow_provider_pixverse.sandbox import mp3
+from airflow_provider_pixverse.sandbox.catalog import models_json, voices_json
+from airflow_provider_pixverse.sandbox.forms import parse_fields
+from airflow_provider_pixverse.sandbox.records import Headers
+from airflow_provider_pixverse.sandbox.responses import Response, error_response, json_response
+from airflow_provider_pixverse.sandbox.state import ClipNotFound, SandboxState
+from airflow_provider_pixverse.sandbox.validation import ValidationError, validate_create
+
+API_PREFIX = "/v2/pixverse"
+SPEECH = API_PREFIX + "/speech"
+MEDIA_PREFIX = "/media/pixverse/audio/speech/"
+_MEDIA = re.compile(r"/media/pixverse/audio/speech/(\d+)\.mp3")
+_BAD_ID = re.compile(r"[%/?#\\\s\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request as received: the target split, nothing decoded."""
+
+    method: str
+    raw_path: str
+    headers: Headers
+    body: bytes
+
+    @property
+    def path(self) -> str:
+        """The target without its query."""
+        return self.raw_path.split("?", 1)[0]
+
+    def query(self, name: str) -> str | None:
+        """A query parameter, decoded."""
+        values = parse_qs(self.raw_path.partition("?")[2]).get(name)
+        return values[0] if values else None
+
+
+def authorized(request: Request, token: str) -> bool:
+    """Whether the request carries ``Authorization: Bearer <token>``."""
+    scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def _int_query(request: Request, name: str, default: int, low: int, high: int) -> int:
+    value = request.query(name)
+    if value is None or value == "":
+        return default
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise ValidationError(f"Parameter {name} ({value}) must be an integer between {low} and {high}")
+    return int(value)
+
+
+def _create(request: Request, state: SandboxState) -> Response:
+    fields = parse_fields(request.body, request.headers.get("Content-Type"))
+    clip = state.create(validate_create(fields))
+    return json_response(200, state.clip_json(clip))
+
+
+def _get(audio_id: str, state: SandboxState) -> Response:
+    if "%" in audio_id:
+        return error_response(400, f"Parameter audio_id ({audio_id}) must not be percent-encoded")
+    if not audio_id or _BAD_ID.search(audio_id) or ".." in audio_id:
+        return error_response(400, f"Parameter audio_id ({audio_id}) is not valid")
+    try:
+        return json_response(200, state.poll(audio_id))
+    except ClipNotFound:
+        return error_response(404, f"Speech {audio_id} not found", with_code=False)
+
+
+def _route(request: Request, state: SandboxState) -> Response:
+    path, method = request.path, request.method
+    if path == SPEECH + "/create":
+        if method != "POST":
+            return error_response(405, "Method not allowed, use POST", with_code=True)
+        return _create(request, state)
+    if method != "GET":
+        return error_response(405, "Method not allowed", with_code=True)
+    if path in (SPEECH, SPEECH + "/"):
+        limit = _int_query(request, "limit", 50, 1, 1000)
+        offset = _int_query(request, "offset", 0, 0, 10**9)
+        return json_response(200, state.listing(request.query("email"), limit, offset))
+    if path == SPEECH + "/voices":
+        return json_response(200, voices_json(request.query("model"), request.query("language")))
+    if path == SPEECH + "/models":
+        return json_response(200, models_json())
+    if path.startswith(SPEECH + "/"):
+        return _get(path[len(SPEECH) + 1 :], state)
+    return error_response(404, f"No such endpoint {path}", with_code=True)
+
+
+def handle_api(request: Request, state: SandboxState, token: str) -> Response:
+    """Answer a request under /v2/pixverse."""
+    if not authorized(request, token):
+        return error_response(401)
+    try:
+        return _route(request, state)
+    except ValidationError as exc:
+        return error_response(400, str(exc))
+
+
+def handle_media(request: Request, state: SandboxState, chunk_size: int = 65536) -> Response:
+    """Serve a completed clip's MP3 (no auth), streamed."""
+    match = _MEDIA.fullmatch(request.path)
+    clip = state.media(int(match.group(1))) if match else None
+    if request.method not in ("GET", "HEAD"):
+        return Response(405, b"Method Not Allowed", {"Content-Type": "text/plain", "Allow": "GET, HEAD"})
+    if clip is None:
+        return Response(404, b"Not Found", {"Content-Type": "text/plain"})
+    headers = {
+        "Content-Type": "audio/mpeg",
+        "Accept-Ranges": "none",
+        "Cache-Control": "public, max-age=31536000",
+        "ETag": f'"{clip.asset_id}-{clip.layout.size}"',
+    }
+    body = mp3.iter_layout(clip.layout, chunk_size) if request.method == "GET" else b""
+    return Response(200, body, headers, length=clip.layout.size)

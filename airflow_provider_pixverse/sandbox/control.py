@@ -1,0 +1,80 @@
+"""The /_sandbox control surface: drive a sandbox that runs in another process."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from airflow_provider_pixverse.sandbox.responses import Response, json_response
+from airflow_provider_pixverse.sandbox.state import ClipNotFound
+
+if TYPE_CHECKING:
+    from airflow_provider_pixverse.sandbox.api import Request
+    from airflow_provider_pixverse.sandbox.service import PixVerseSandbox
+
+CONTROL_PREFIX = "/_sandbox"
+
+
+def _body(request: Request) -> dict[str, Any]:
+    data = json.loads(request.body or b"{}")
+    if not isinstance(data, dict):
+        raise ValueError("the body must be a JSON object")
+    return data
+
+
+def _clips(request: Request, sandbox: PixVerseSandbox, rest: str) -> Response:
+    if not rest and request.method == "POST":
+        return json_response(200, sandbox.add_clip(**_body(request)))
+    audio_id = unquote(rest)
+    try:
+        if request.method == "DELETE":
+            sandbox.delete_clip(audio_id)
+            return json_response(200, {"deleted": audio_id})
+        if request.method == "GET":
+            return json_response(200, sandbox.clip(audio_id))
+    except ClipNotFound:
+        return json_response(404, {"error": f"Speech {audio_id} not found"})
+    return json_response(405, {"error": "method not allowed"})
+
+
+def _route(request: Request, sandbox: PixVerseSandbox) -> Response:
+    method, path = request.method, request.path[len(CONTROL_PREFIX) :]
+    if path == "/faults" and method == "POST":
+        data = _body(request)
+        sandbox.add_fault(data.pop("kind"), **data)
+        return json_response(200, {"faults": [f.to_json() for f in sandbox.faults.pending()]})
+    if path == "/faults" and method == "GET":
+        return json_response(200, {"faults": [f.to_json() for f in sandbox.faults.pending()]})
+    if path == "/faults" and method == "DELETE":
+        sandbox.clear_faults()
+        return json_response(200, {"faults": []})
+    if path.startswith("/clips"):
+        return _clips(request, sandbox, path[len("/clips") :].lstrip("/"))
+    if path == "/clock" and method == "POST":
+        sandbox.set_clock(**_body(request))
+        state = sandbox.state
+        return json_response(
+            200, {"queued_seconds": state.queued_seconds, "generating_seconds": state.generating_seconds}
+        )
+    if path == "/fail_next" and method == "POST":
+        sandbox.fail_next_jobs(**_body(request))
+        return json_response(200, {"ok": True})
+    if path == "/requests" and method == "GET":
+        return json_response(200, [r.to_json() for r in sandbox.requests])
+    if path == "/requests" and method == "DELETE":
+        sandbox.clear_requests()
+        return json_response(200, [])
+    if path == "/stats" and method == "GET":
+        return json_response(200, sandbox.stats())
+    return json_response(404, {"error": f"no control endpoint {method} {request.path}"})
+
+
+def handle_control(request: Request, sandbox: PixVerseSandbox, client_host: str) -> Response:
+    """Answer a control request; loopback clients only."""
+    if not (client_host.startswith("127.") or client_host in ("::1", "localhost")):
+        return json_response(403, {"error": "the control surface answers loopback clients only"})
+    try:
+        return _route(request, sandbox)
+    except (ValueError, TypeError, KeyError) as exc:
+        return json_response(400, {"error": f"{type(exc).__name__}: {exc}"})
