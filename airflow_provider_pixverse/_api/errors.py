@@ -142,3 +142,11 @@ def error_for_status(
     else:
         error_class = PixVerseResponseError
     return error_class(message, audio_id=audio_id, http_status=http_status)
+
+
+def error_class_named(name: str | None) -> type[PixVerseError]:
+    """The error class called ``name`` (as carried by a trigger event), else the base class."""
+    found = globals().get(name or "")
+    if isinstance(found, type) and issubclass(found, PixVerseError) and found is not PixVerseJobFailedError:
+        return found
+    return PixVerseError

@@ -146,9 +146,8 @@ class PixVerseHook(BaseHook):
                 get_async_extra_dejson,
             )
 
+            # Fetching the connection masks its password already, without a blocking call.
             conn = await get_async_connection(self.pixverse_conn_id, hook=self)
-            if conn.password:
-                mask_secret(conn.password)
             extra = await get_async_extra_dejson(conn)
             self._async_settings = settings_from_connection(
                 self.pixverse_conn_id, conn.host, conn.port, conn.password, extra

@@ -39,9 +39,7 @@ MODELS: dict[str, SpeechModel] = {
     for m in (
         SpeechModel("speech-2.8-hd", "Speech 2.8 HD", MINIMAX, 10_000, 20, _MINIMAX_LANGUAGES),
         SpeechModel("speech-2.8-turbo", "Speech 2.8 Turbo", MINIMAX, 10_000, 10, _MINIMAX_LANGUAGES),
-        SpeechModel(
-            "eleven-multilingual-v2", "Eleven Multilingual v2", ELEVENLABS, 10_000, 20, _ELEVEN_LANGUAGES
-        ),
+        SpeechModel("eleven-multilingual-v2", "Eleven Multilingual v2", ELEVENLABS, 10_000, 20, _ELEVEN_LANGUAGES),
         SpeechModel("eleven-v3", "Eleven v3", ELEVENLABS, 5_000, 20, _ELEVEN_LANGUAGES),
         SpeechModel("eleven-turbo-v2.5", "Eleven Turbo v2.5", ELEVENLABS, 40_000, 10, _ELEVEN_LANGUAGES),
     )
@@ -105,6 +103,12 @@ def voice_name(voice_id: str) -> str:
     if voice is not None:
         return voice.display_name
     return voice_id.rsplit("_", 1)[-1].replace("-", " ").title() or voice_id
+
+
+def voice_language(voice_id: str) -> str:
+    """The first language of a voice ("en" for unknown voices)."""
+    voice = _VOICE_BY_ID.get(voice_id)
+    return voice.languages[0] if voice is not None else "en"
 
 
 def voices_json(model: str | None = None, language: str | None = None) -> dict[str, Any]:

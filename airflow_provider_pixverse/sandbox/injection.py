@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_pixverse.sandbox.faults import Fault
 from airflow_provider_pixverse.sandbox.responses import (
     Response,
     error_response,
@@ -13,6 +12,9 @@ from airflow_provider_pixverse.sandbox.responses import (
     html_response,
     json_response,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_pixverse.sandbox.faults import Fault
 
 GARBAGE = b"<<<\x00 this is not JSON \xff>>>"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -57,10 +58,8 @@ class SandboxServer(ThreadingHTTPServer):
         with self._open_lock:
             socks = list(self._open)
         for sock in socks:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class SandboxHandler(BaseHTTPRequestHandler):
@@ -69,6 +68,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "PixVerseSandbox/1.0"
     timeout = 60
+    disable_nagle_algorithm = True
     server: SandboxServer
 
     def setup(self) -> None:

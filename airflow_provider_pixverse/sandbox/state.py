@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_pixverse.sandbox import mp3
-from airflow_provider_pixverse.sandbox.catalog import MODELS, voice_name
+from airflow_provider_pixverse.sandbox.catalog import MODELS, voice_language, voice_name
 from airflow_provider_pixverse.sandbox.validation import DEFAULT_EMAIL, CreateRequest
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ class Clip:
             "model": self.model,
             "voice_id": self.voice_id,
             "voice_name": voice_name(self.voice_id),
-            "language_code": self.language_code or "",
+            "language_code": self.language_code or voice_language(self.voice_id),
             "prompt": self.text,
             "credits": self.credits,
             "created_at": _iso(self.created_wall),

@@ -82,9 +82,7 @@ def _family_settings(fields: Mapping[str, Any], model: str, provider: str) -> di
             settings["pitch"] = _number("pitch", fields["pitch"], -12, 12, integer=True)
         if _present(fields, "emotion"):
             if fields["emotion"] not in EMOTIONS:
-                raise ValidationError(
-                    f"Parameter emotion ({fields['emotion']}) must be one of {', '.join(EMOTIONS)}"
-                )
+                raise ValidationError(f"Parameter emotion ({fields['emotion']}) must be one of {', '.join(EMOTIONS)}")
             settings["emotion"] = fields["emotion"]
         return settings
     for name in _MULTILINGUAL_ONLY:
