@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -32,3 +33,17 @@ def use_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields: obje
 def api_requests(sandbox: PixVerseSandbox) -> list[Any]:
     """The API calls the sandbox received (media and control calls left out)."""
     return [r for r in sandbox.requests if r.kind == "api"]
+
+
+def run_dag(dag_file: Path, dag_id: str, conf: dict[str, Any]) -> Any:
+    """Parse ``dag_file`` as Airflow would and run ``dag_id`` with ``dag.test()``."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 2
+        from airflow.models.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(dag_file))
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.get_dag(dag_id)
+    assert dag is not None, f"{dag_id} not in {dag_file}"
+    return dag.test(run_conf=conf)

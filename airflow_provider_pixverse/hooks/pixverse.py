@@ -96,8 +96,8 @@ class PixVerseHook(BaseHook):
         super().__init__(**kwargs)
         self.pixverse_conn_id = pixverse_conn_id
         self.retry_policy = retry_policy or RetryPolicy()
-        self._sleep = sleep
-        self._async_sleep = async_sleep
+        self.sleep = sleep
+        self.async_sleep = async_sleep
         self._async_settings: ApiSettings | None = None
         self._async_client: httpx.AsyncClient | None = None
 
@@ -240,7 +240,7 @@ class PixVerseHook(BaseHook):
 
     def _call(self, request: ApiRequest) -> Any:
         settings = self.settings
-        for attempt in tenacity.Retrying(sleep=self._sleep, **self._retry_arguments(request)):
+        for attempt in tenacity.Retrying(sleep=self.sleep, **self._retry_arguments(request)):
             with attempt:
                 return self._send(settings, request)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -309,7 +309,7 @@ class PixVerseHook(BaseHook):
 
     async def _acall(self, request: ApiRequest) -> Any:
         settings = await self.aget_settings()
-        async for attempt in tenacity.AsyncRetrying(sleep=self._async_sleep, **self._retry_arguments(request)):
+        async for attempt in tenacity.AsyncRetrying(sleep=self.async_sleep, **self._retry_arguments(request)):
             with attempt:
                 return await self._asend(settings, request)
         raise AssertionError("unreachable")  # pragma: no cover

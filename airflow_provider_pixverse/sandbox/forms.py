@@ -22,7 +22,9 @@ def _multipart(body: bytes, content_type: str) -> dict[str, Any]:
         name = part.get_param("name", header="content-disposition")
         if not name:
             continue
-        payload = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            payload = b""
         charset = part.get_content_charset() or "utf-8"
         fields[str(name)] = payload.decode(charset, "replace")
     return fields

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -138,7 +137,7 @@ class PixVerseSpeechTrigger(BaseTrigger):
                     f"audio_id {self.audio_id!r}: still {status} at the deadline",
                     clip=_json(last_clip),
                 )
-            await asyncio.sleep(min(wait, remaining))
+            await hook.async_sleep(min(wait, remaining))
 
     def _final_event(self, clip: SpeechClip) -> TriggerEvent:
         if clip.is_failed:

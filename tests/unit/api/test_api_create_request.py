@@ -136,7 +136,9 @@ def test_settings_extra_and_secret_repr() -> None:
         (None, "t", {"timeout": 0}, "timeout=0"),
     ],
 )
-def test_bad_connections_are_refused(host: str | None, password: str | None, extra: dict[str, Any], message: str) -> None:
+def test_bad_connections_are_refused(
+    host: str | None, password: str | None, extra: dict[str, Any], message: str
+) -> None:
     with pytest.raises(PixVerseInvalidInputError, match=message.replace("(", r"\(")) as info:
         settings_from_connection("my_conn", host, None, password, extra)
     assert "my_conn" in str(info.value)

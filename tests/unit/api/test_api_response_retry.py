@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
@@ -77,7 +77,7 @@ def test_list_page_and_create_answer() -> None:
 
 
 def test_retry_after_forms() -> None:
-    now = datetime(2026, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
     assert parse_retry_after("12") == 12.0
     assert parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now=now) == 30.0
     assert parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True), now=now) == 0.0

@@ -16,7 +16,6 @@ from airflow_provider_pixverse._api import (
     PixVerseModerationError,
     PixVerseNotFoundError,
     PixVersePaymentError,
-    PixVerseRateLimitError,
     PixVerseResponseError,
     PixVerseServerError,
 )
@@ -188,9 +187,7 @@ def test_create_is_retried_on_429(hook: PixVerseHook, pixverse_sandbox: PixVerse
     assert len([r for r in api_requests(pixverse_sandbox) if r.method == "POST"]) == 2
 
 
-def test_create_is_retried_when_no_connection_was_made(
-    monkeypatch: pytest.MonkeyPatch, clock: FakeClock
-) -> None:
+def test_create_is_retried_when_no_connection_was_made(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
@@ -225,9 +222,7 @@ def test_the_server_refusal_of_a_field_is_a_bad_request(hook: PixVerseHook) -> N
         hook.create_speech("Hello", "no-such-voice-for-sure", model="speech-3.0-future")
 
 
-def test_redirect_to_another_host_is_not_followed(
-    hook: PixVerseHook, pixverse_sandbox: PixVerseSandbox
-) -> None:
+def test_redirect_to_another_host_is_not_followed(hook: PixVerseHook, pixverse_sandbox: PixVerseSandbox) -> None:
     port = pixverse_sandbox.url.rsplit(":", 1)[1]
     pixverse_sandbox.add_fault("redirect", location=f"http://localhost:{port}/v2/pixverse/speech/models", count=1)
     with pytest.raises(PixVerseResponseError, match=f"redirect to localhost:{port}"):
@@ -235,7 +230,9 @@ def test_redirect_to_another_host_is_not_followed(
     assert len(pixverse_sandbox.requests) == 1
 
 
-def test_slow_answer_times_out(pixverse_sandbox: PixVerseSandbox, monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> None:
+def test_slow_answer_times_out(
+    pixverse_sandbox: PixVerseSandbox, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+) -> None:
     use_connection(
         monkeypatch, "pixverse_slow", host=pixverse_sandbox.url, password=pixverse_sandbox.token, extra={"timeout": 0.3}
     )
@@ -247,7 +244,10 @@ def test_slow_answer_times_out(pixverse_sandbox: PixVerseSandbox, monkeypatch: p
 
 
 def test_list_speech_follows_pages(hook: PixVerseHook, pixverse_sandbox: PixVerseSandbox) -> None:
-    ids = [pixverse_sandbox.add_clip(text=f"clip {n}", voice_id="minimax_english_radiant_girl")["audio_id"] for n in range(120)]
+    ids = [
+        pixverse_sandbox.add_clip(text=f"clip {n}", voice_id="minimax_english_radiant_girl")["audio_id"]
+        for n in range(120)
+    ]
     clips = hook.list_speech()
     assert [c.audio_id for c in clips] == list(reversed(ids))
     assert len(api_requests(pixverse_sandbox)) == 3
@@ -276,9 +276,11 @@ def test_media_is_fetched_without_the_token(hook: PixVerseHook, pixverse_sandbox
 def test_plain_http_media_is_refused_when_the_api_is_https(monkeypatch: pytest.MonkeyPatch) -> None:
     use_connection(monkeypatch, "pixverse_https", host="https://api.useapi.net", password="t")
     hook = PixVerseHook("pixverse_https")
-    with pytest.raises(PixVerseInvalidInputError, match="only https"):
-        with hook.open_media("http://media.pixverse.ai/a.mp3"):
-            pass
+    with (
+        pytest.raises(PixVerseInvalidInputError, match="only https"),
+        hook.open_media("http://media.pixverse.ai/a.mp3"),
+    ):
+        pass
 
 
 def test_missing_token_names_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,9 +9,6 @@ import requests
 
 from airflow_provider_pixverse.sandbox import PixVerseSandbox
 
-# The plugin's fixture, for runs where the package (and its pytest11 entry point) is not installed.
-from airflow_provider_pixverse.sandbox.pytest_plugin import pixverse_sandbox  # noqa: F401
-
 if TYPE_CHECKING:
     from collections.abc import Iterator
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from mutagen.mp3 import MP3
 
 from airflow_provider_pixverse.sandbox import mp3
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.mark.parametrize("duration", [1, 3, 7.5, 61])
