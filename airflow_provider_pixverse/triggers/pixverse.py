@@ -36,7 +36,7 @@ def speech_event(
     )
 
 
-def clip_from_event(event: dict[str, Any], *, timeout_error: type[Exception]) -> SpeechClip:
+def clip_from_event(event: dict[str, Any], *, timeout_error: type[BaseException]) -> SpeechClip:
     """The final clip an event carries (COMPLETED or FAILED); raise what an error or timeout event reports."""
     status = event.get("status")
     message = str(event.get("message"))

@@ -1,0 +1,51 @@
+"""
+Text to speech with PixVerse: create a clip, wait for it in the triggerer, land the MP3.
+
+Set up a ``pixverse_default`` connection (the API token as its password) and run it; the MP3
+lands in the folder given by the ``destination`` param (any object storage URI works:
+``file:///...``, ``s3://bucket/prefix/``, ``gs://...``).
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.providers.common.compat.sdk import DAG, Param
+
+from airflow_provider_pixverse.operators.pixverse import (
+    PixVerseCreateSpeechOperator,
+    PixVerseDownloadSpeechOperator,
+)
+from airflow_provider_pixverse.sensors.pixverse import PixVerseSpeechSensor
+
+with DAG(
+    dag_id="example_pixverse_speech",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["example", "pixverse"],
+    params={
+        "text": Param("May the Force be with you.", type="string", minLength=1),
+        "voice_id": Param("minimax_english_radiant_girl", type="string"),
+        "destination": Param("file:///tmp/pixverse-speech/", type="string"),
+        "poll_interval": Param(10, type="number"),
+    },
+    render_template_as_native_obj=True,
+) as dag:
+    create = PixVerseCreateSpeechOperator(
+        task_id="create_speech",
+        text="{{ params.text }}",
+        voice_id="{{ params.voice_id }}",
+        wait_for_completion=False,
+    )
+    wait = PixVerseSpeechSensor(
+        task_id="wait_for_speech",
+        audio_id=create.output,
+        poke_interval=dag.params["poll_interval"],
+        timeout=20 * 60,
+    )
+    download = PixVerseDownloadSpeechOperator(
+        task_id="download_speech",
+        audio_id=create.output,
+        destination="{{ params.destination }}",
+    )
+    wait >> download

@@ -1,0 +1,207 @@
+"""Run Airflow components as subprocesses of a test: start, kill (with their children), read logs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psutil
+import requests
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+# Variables passed through from the test's environment; everything else (AIRFLOW_*, PYTEST_*, ...) stays out.
+PASS_THROUGH = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TMPDIR", "TZ", "VIRTUAL_ENV")
+
+
+def free_port() -> int:
+    """A TCP port on loopback that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def airflow_env(home: Path, dags_folder: Path, api_port: int, extra: Mapping[str, str] = ()) -> dict[str, str]:
+    """A clean environment for Airflow processes in a throw-away ``home``, tuned for a fast test."""
+    env = {key: os.environ[key] for key in PASS_THROUGH if key in os.environ}
+    env |= {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW__API__WORKERS": "1",
+        # One secret for every process: tokens the scheduler signs must pass the api-server.
+        "AIRFLOW__API_AUTH__JWT_SECRET": "pixverse-e2e-jwt-secret-not-for-production",
+        "AIRFLOW__API__SECRET_KEY": "pixverse-e2e-secret-key-not-for-production",
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+            [
+                {
+                    "name": "dags-folder",
+                    "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                    "kwargs": {"path": str(dags_folder), "refresh_interval": 0},
+                }
+            ]
+        ),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "1",
+        "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+        "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "1",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+        # A killed triggerer's triggers go to a live one once its heartbeat is this many seconds old.
+        "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+        "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "5",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env |= dict(extra)
+    return env
+
+
+def run_airflow(args: list[str], env: Mapping[str, str], log: Path, timeout: float = 180) -> None:
+    """Run an ``airflow`` command to its end; fail with its log tail when it does not succeed."""
+    with log.open("ab") as out:
+        result = subprocess.run(
+            [sys.executable, "-m", "airflow", *args],
+            env=dict(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+            check=False,
+        )
+    if result.returncode != 0:
+        raise AssertionError(f"airflow {' '.join(args)} exited {result.returncode}:\n{log_tail(log)}")
+
+
+def log_tail(log: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of a log file (or a note that there is none)."""
+    if not log.exists():
+        return f"({log} does not exist)"
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+class AirflowProcess:
+    """One long-running ``airflow <command>``, in its own session, its output in ``<logs>/<name>.log``."""
+
+    def __init__(self, name: str, args: list[str], env: Mapping[str, str], logs: Path) -> None:
+        self.name = name
+        self.args = args
+        self.env = dict(env)
+        self.log = logs / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> AirflowProcess:
+        """Start the process in a new session (so its process group can be killed as one)."""
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "airflow", *self.args],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        """The process id (the process group id too)."""
+        if self.process is None:
+            raise RuntimeError(f"{self.name} is not started")
+        return self.process.pid
+
+    def alive(self) -> bool:
+        """Whether the process is running."""
+        return self.process is not None and self.process.poll() is None
+
+    def tail(self, lines: int = 40) -> str:
+        """The end of the process's log, headed by its name and exit code."""
+        code = None if self.process is None else self.process.poll()
+        return (
+            f"--- {self.name} (pid {self.process and self.process.pid}, exit {code}) ---\n{log_tail(self.log, lines)}"
+        )
+
+    def kill(self, sig: signal.Signals = signal.SIGKILL, grace: float = 0.0) -> list[int]:
+        """Send ``sig`` to the process group and to every descendant; SIGKILL what outlives ``grace``.
+
+        Returns the ids of the processes that were signalled.
+        """
+        if self.process is None:
+            return []
+        victims = _tree(self.process.pid)
+        _signal_group(self.process.pid, sig)
+        for proc in victims:
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(sig)
+        if sig != signal.SIGKILL:
+            _, alive = psutil.wait_procs(victims, timeout=grace)
+            _signal_group(self.process.pid, signal.SIGKILL)
+            for proc in alive:
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+        psutil.wait_procs(victims, timeout=10)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)
+        return [proc.pid for proc in victims]
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def wait_for(
+    what: str,
+    check: Callable[[], Any],
+    *,
+    timeout: float,
+    processes: list[AirflowProcess],
+    interval: float = 0.5,
+) -> Any:
+    """Call ``check`` until it returns something truthy; fail with the processes' log tails on timeout.
+
+    A check that raises ``requests.RequestException`` counts as "not yet". A process that exits
+    early fails the wait at once.
+    """
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        dead = [p for p in processes if not p.alive()]
+        if dead:
+            raise AssertionError(f"while waiting for {what}, {dead[0].name} exited:\n{_tails(processes)}")
+        try:
+            result = check()
+        except requests.RequestException as exc:
+            result, last = None, exc
+        else:
+            last = result
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r}):\n{_tails(processes)}")
+
+
+def _tails(processes: list[AirflowProcess]) -> str:
+    return "\n".join(p.tail() for p in processes)
