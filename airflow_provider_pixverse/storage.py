@@ -47,6 +47,12 @@ def resolve_destination(
     return path / safe_file_name(clip.name, clip.audio_id or "speech")
 
 
+def object_uri(path: ObjectStoragePath) -> str:
+    """The plain URI of ``path`` (``s3://bucket/key``), without the connection id it carries."""
+    protocol = path.protocol if isinstance(path.protocol, str) else path.protocol[0]
+    return f"{protocol}://{path.path}" if protocol else str(path)
+
+
 def existing_size(path: ObjectStoragePath) -> int | None:
     """The size of the object at ``path``, or ``None`` when there is none."""
     return path.stat().st_size if path.exists() else None

@@ -47,3 +47,13 @@ def run_dag(dag_file: Path, dag_id: str, conf: dict[str, Any]) -> Any:
     dag = bag.get_dag(dag_id)
     assert dag is not None, f"{dag_id} not in {dag_file}"
     return dag.test(run_conf=conf)
+
+
+class RecordingTaskInstance:
+    """Stands in for ``context["ti"]`` where an operator runs outside a DAG run: keeps its XComs."""
+
+    def __init__(self) -> None:
+        self.xcoms: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = value

@@ -145,7 +145,7 @@ class PixVerseDownloadSpeechOperator(_PixVerseClipOperator):
         return self._download(context, clip_from_event(event, timeout_error=AirflowTaskTimeout))
 
     def _download(self, context: Context, clip: SpeechClip) -> str:
-        from airflow_provider_pixverse.storage import existing_size, resolve_destination, write_download
+        from airflow_provider_pixverse.storage import existing_size, object_uri, resolve_destination, write_download
 
         if clip.is_failed:
             raise PixVerseJobFailedError(audio_id=self.audio_id, fail_code=clip.fail_code, fail_reason=clip.fail_reason)
@@ -165,7 +165,7 @@ class PixVerseDownloadSpeechOperator(_PixVerseClipOperator):
                 )
             size = written.size
             self.log.info("Wrote %d bytes of %s to %s", size, self.audio_id, target)
-        uri = str(target)
+        uri = object_uri(target)
         context["ti"].xcom_push(
             key=SPEECH_XCOM_KEY,
             value={
