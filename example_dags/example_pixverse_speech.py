@@ -8,6 +8,8 @@ lands in the folder given by the ``destination`` param (any object storage URI w
 
 from __future__ import annotations
 
+import os
+
 import pendulum
 from airflow.providers.common.compat.sdk import DAG, Param
 
@@ -16,6 +18,9 @@ from airflow_provider_pixverse.operators.pixverse import (
     PixVerseDownloadSpeechOperator,
 )
 from airflow_provider_pixverse.sensors.pixverse import PixVerseSpeechSensor
+
+# Seconds between checks of a clip; the local sandbox finishes clips in seconds.
+POLL_INTERVAL = float(os.environ.get("PIXVERSE_POLL_INTERVAL", "10"))
 
 with DAG(
     dag_id="example_pixverse_speech",
@@ -27,7 +32,6 @@ with DAG(
         "text": Param("May the Force be with you.", type="string", minLength=1),
         "voice_id": Param("minimax_english_radiant_girl", type="string"),
         "destination": Param("file:///tmp/pixverse-speech/", type="string"),
-        "poll_interval": Param(10, type="number"),
     },
     render_template_as_native_obj=True,
 ) as dag:
@@ -40,7 +44,7 @@ with DAG(
     wait = PixVerseSpeechSensor(
         task_id="wait_for_speech",
         audio_id=create.output,
-        poke_interval=dag.params["poll_interval"],
+        poke_interval=POLL_INTERVAL,
         timeout=20 * 60,
     )
     download = PixVerseDownloadSpeechOperator(

@@ -37,11 +37,12 @@ def main() -> int:
                 "AIRFLOW_HOME": home,
                 "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "PIXVERSE_POLL_INTERVAL": "1",
                 "AIRFLOW_CONN_PIXVERSE_DEFAULT": json.dumps({"conn_type": "pixverse", "host": url, "password": token}),
             }
             airflow = [sys.executable, "-m", "airflow"]
             subprocess.run([*airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
-            conf = {"destination": OUTPUT.as_uri() + "/", "poll_interval": 1}
+            conf = {"destination": OUTPUT.as_uri() + "/"}
             subprocess.run([*airflow, "dags", "test", DAG_ID, "--conf", json.dumps(conf)], env=env, check=True)
     finally:
         sandbox.terminate()
@@ -56,7 +57,8 @@ def main() -> int:
     info = MP3(newest).info
     print(f"\nThe MP3 landed at {newest}")
     print(
-        f"  {newest.stat().st_size} bytes, {info.length:.2f} s of MPEG audio at {info.sample_rate} Hz, {info.bitrate} bit/s"
+        f"  {newest.stat().st_size} bytes, {info.length:.2f} s of MPEG audio, "
+        f"{info.sample_rate} Hz, {info.bitrate} bit/s"
     )
     return 0
 

@@ -99,7 +99,7 @@ class PixVerseDownloadSpeechOperator(_PixVerseClipOperator):
     :param audio_id: The clip to download (templated).
     :param destination: An object URI or ``ObjectStoragePath`` (templated): a file, or a folder
         (ends with ``/``, exists as a folder, or has no suffix) that gets the clip's name.
-    :param storage_conn_id: The Airflow connection of the object store, if it needs one.
+    :param storage_conn_id: The Airflow connection of the object store, if it needs one (templated).
     :param overwrite: Replace an existing, different object (an identical one is always kept).
     :param max_bytes: Refuse a download larger than this (default 1 GiB; ``None`` for no cap).
     :param deferrable: Wait for an unfinished clip in the triggerer (the default).
@@ -107,7 +107,7 @@ class PixVerseDownloadSpeechOperator(_PixVerseClipOperator):
     :param wait_timeout: Give up waiting after this many seconds.
     """
 
-    template_fields: Sequence[str] = ("audio_id", "destination")
+    template_fields: Sequence[str] = ("audio_id", "destination", "storage_conn_id")
     operator_extra_links = (PixVerseAudioLink(),)
     ui_color = "#d9f2e6"
 

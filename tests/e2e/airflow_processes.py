@@ -138,31 +138,44 @@ class AirflowProcess:
     def kill(self, sig: signal.Signals = signal.SIGKILL, grace: float = 0.0) -> list[int]:
         """Send ``sig`` to the process group and to every descendant; SIGKILL what outlives ``grace``.
 
-        Returns the ids of the processes that were signalled.
+        Returns the ids of the processes signalled (the process first).
         """
         if self.process is None:
             return []
-        victims = _tree(self.process.pid)
-        _signal_group(self.process.pid, sig)
-        for proc in victims:
+        pgid = self.process.pid
+        children = _children(pgid)
+        # The group holds the process and what it forked; a task runner makes a group of its own.
+        _signal_group(pgid, sig)
+        for child in children:
             with contextlib.suppress(psutil.Error):
-                proc.send_signal(sig)
+                if os.getpgid(child.pid) != pgid:
+                    child.send_signal(sig)
         if sig != signal.SIGKILL:
-            _, alive = psutil.wait_procs(victims, timeout=grace)
-            _signal_group(self.process.pid, signal.SIGKILL)
-            for proc in alive:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=grace)
+            _, alive = psutil.wait_procs(children, timeout=0.5)
+            _signal_group(pgid, signal.SIGKILL)
+            for child in alive:
                 with contextlib.suppress(psutil.Error):
-                    proc.kill()
-        psutil.wait_procs(victims, timeout=10)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=10)
-        return [proc.pid for proc in victims]
+                    child.kill()
+        self.process.wait(timeout=10)
+        psutil.wait_procs(children, timeout=10)
+        return [pgid, *(child.pid for child in children)]
 
 
-def _tree(pid: int) -> list[psutil.Process]:
+def still_running(pids: list[int]) -> list[int]:
+    """Those of ``pids`` that still run (zombies count as gone)."""
+    running = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                running.append(pid)
+    return running
+
+
+def _children(pid: int) -> list[psutil.Process]:
     try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
+        return psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return []
 

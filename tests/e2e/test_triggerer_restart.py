@@ -7,18 +7,22 @@ import shutil
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import pytest
 import requests
-from e2e.airflow_processes import AirflowProcess, airflow_env, free_port, run_airflow, wait_for
+from e2e.airflow_processes import AirflowProcess, airflow_env, free_port, run_airflow, still_running, wait_for
 
 from airflow_provider_pixverse.sandbox import PixVerseSandbox
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 DAG_FILE = Path(__file__).resolve().parent.parent / "dags" / "pixverse_e2e_triggerer.py"
 DAG_ID = "pixverse_e2e_triggerer"
 TASK_ID = "wait_for_speech"
+TRIGGER_CLASSPATH = "airflow_provider_pixverse.triggers.pixverse.PixVerseSpeechTrigger"
 POKE_INTERVAL = 5.0  # the DAG's sensor poke_interval
 STARTUP_TIMEOUT = 90.0
 
@@ -40,10 +44,6 @@ class RestApi:
         assert response.ok, f"{method} {path}: {response.status_code} {response.text}"
         return response.json()
 
-    def ti_state(self, run_id: str) -> str | None:
-        """The sensor task instance's state."""
-        return self.json("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{TASK_ID}")["state"]
-
 
 def _clip_polls(sandbox: PixVerseSandbox, audio_id: str) -> list[float]:
     """When the sandbox answered a GET of this clip, oldest first."""
@@ -58,6 +58,25 @@ def _finish_clip(sandbox: PixVerseSandbox, audio_id: str) -> None:
     """Make a clip COMPLETED from now on (the control surface has no route for it)."""
     clip = sandbox.state.get(audio_id)
     clip.queued_seconds = clip.generating_seconds = 0.0
+
+
+def _ti(api: RestApi, run_id: str) -> dict[str, Any]:
+    """The sensor's task instance."""
+    return api.json("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{TASK_ID}")
+
+
+def _ti_if(api: RestApi, run_id: str, state: str) -> dict[str, Any] | None:
+    """The sensor's task instance when it is in ``state``; a failed run fails at once."""
+    ti = _ti(api, run_id)
+    assert ti["state"] not in ("failed", "upstream_failed"), f"the sensor ended {ti['state']}"
+    return ti if ti["state"] == state else None
+
+
+def _run_state(api: RestApi, run_id: str) -> str:
+    """The run's state; a failed run fails at once."""
+    state = api.json("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}")["state"]
+    assert state != "failed", f"the run {run_id} failed"
+    return str(state)
 
 
 def _dag_ready(api: RestApi) -> bool:
@@ -76,56 +95,69 @@ def test_deferred_sensor_survives_triggerer_sigkill(tmp_path: Path) -> None:
     shutil.copy(DAG_FILE, dags / DAG_FILE.name)
     api_port = free_port()
     sandbox = PixVerseSandbox().start()
-    processes: list[AirflowProcess] = []
+    started: list[AirflowProcess] = []  # everything, for the teardown
+    live: list[AirflowProcess] = []  # what must stay up: a wait fails at once when one of these exits
     try:
         # The clip stays GENERATING until the test finishes it, after the triggerer restart.
         audio_id = sandbox.add_clip(text="Wait for me across a triggerer restart.", ready_after=3600)["audio_id"]
         env = airflow_env(home, dags, api_port, {"AIRFLOW_CONN_PIXVERSE_DEFAULT": sandbox.connection_json()})
         run_airflow(["db", "migrate"], env, logs / "db-migrate.log")
-        for name in ("api-server", "scheduler", "dag-processor", "triggerer"):
-            processes.append(AirflowProcess(name, [name], env, logs).start())
+
+        def start(name: str, args: list[str]) -> AirflowProcess:
+            process = AirflowProcess(name, args, env, logs)
+            started.append(process)
+            live.append(process.start())
+            return process
+
+        def until(what: str, check: Callable[[], Any], timeout: float = STARTUP_TIMEOUT) -> Any:
+            return wait_for(what, check, timeout=timeout, processes=live)
+
+        start("api-server", ["api-server"])
+        start("scheduler", ["scheduler", "--skip-serve-logs"])
+        start("dag-processor", ["dag-processor"])
+        triggerer = start("triggerer", ["triggerer", "--skip-serve-logs"])
         api = RestApi(f"http://127.0.0.1:{api_port}")
-
-        def running(what: str, check: Any, timeout: float = STARTUP_TIMEOUT) -> Any:
-            return wait_for(what, check, timeout=timeout, processes=[p for p in processes if p.alive()] or processes)
-
-        running("the api-server", lambda: api.call("GET", "/monitor/health").ok)
-        running(f"the DAG {DAG_ID} to be parsed", lambda: _dag_ready(api))
+        until("the api-server", lambda: api.call("GET", "/monitor/health").ok)
+        until(f"the DAG {DAG_ID} to be parsed", lambda: _dag_ready(api))
         api.json("PATCH", f"/dags/{DAG_ID}", json={"is_paused": False})
-        run_id = api.json(
-            "POST", f"/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": {"audio_id": audio_id}}
-        )["dag_run_id"]
+        run = api.json("POST", f"/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": {"audio_id": audio_id}})
+        run_id = run["dag_run_id"]
 
-        running("the sensor to defer", lambda: api.ti_state(run_id) == "deferred")
-        # One check from the worker, then at least one poll from inside the triggerer.
-        running("the trigger's first poll", lambda: len(_clip_polls(sandbox, audio_id)) >= 2, timeout=30)
-        triggerer = processes[-1]
+        deferred = until("the sensor to defer", lambda: _ti_if(api, run_id, "deferred"))
+        trigger = deferred["trigger"]
+        assert trigger["classpath"] == TRIGGER_CLASSPATH, trigger
+        # One check from the worker, then the trigger's first poll from inside the triggerer.
+        until("the trigger's first poll", lambda: len(_clip_polls(sandbox, audio_id)) >= 2, timeout=30)
+        first_owner = until("the trigger's triggerer", lambda: _ti(api, run_id)["trigger"]["triggerer_id"])
+
+        live.remove(triggerer)
         killed = triggerer.kill(signal.SIGKILL)
         killed_at = time.time()
-        assert not triggerer.alive()
-        assert api.ti_state(run_id) == "deferred", "the task left `deferred` although its trigger was killed"
+        assert not still_running(killed), f"the triggerer's processes outlived SIGKILL: {still_running(killed)}"
         polls_before_restart = len(_clip_polls(sandbox, audio_id))
-
         time.sleep(2)
-        assert len(_clip_polls(sandbox, audio_id)) == polls_before_restart, f"something still polls after {killed}"
-        restarted = AirflowProcess("triggerer-2", ["triggerer"], env, logs).start()
-        processes.append(restarted)
+        assert _ti(api, run_id)["state"] == "deferred", "the task left `deferred` while no triggerer ran"
+        assert len(_clip_polls(sandbox, audio_id)) == polls_before_restart, "the clip is polled with no triggerer"
+
+        start("triggerer-2", ["triggerer", "--skip-serve-logs"])
         restarted_at = time.time()
-        # The new triggerer takes the trigger over once the dead one's heartbeat is stale.
-        running(
+        # The new triggerer takes the same trigger over once the dead one's heartbeat is stale.
+        taken_over = until(
+            "the restarted triggerer to take the trigger over",
+            lambda: _ti(api, run_id)["trigger"]["triggerer_id"] not in (None, first_owner),
+            timeout=60,
+        )
+        assert taken_over
+        assert _ti(api, run_id)["trigger"]["id"] == trigger["id"], "the trigger was re-created, not resumed"
+        until(
             "the restarted triggerer to poll the clip",
             lambda: any(at > restarted_at for at in _clip_polls(sandbox, audio_id)),
-            timeout=60,
+            timeout=30,
         )
         _finish_clip(sandbox, audio_id)
         finished_at = time.time()
+        until("the run to succeed", lambda: _run_state(api, run_id) == "success", timeout=60)
 
-        def run_state() -> str | None:
-            state = api.json("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}")["state"]
-            assert state != "failed", f"the run failed:\n{restarted.tail()}"
-            return state if state == "success" else None
-
-        running("the run to succeed", run_state, timeout=60)
         xcom = api.json("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{TASK_ID}/xcomEntries/return_value")
         clip = json.loads(xcom["value"]) if isinstance(xcom["value"], str) else xcom["value"]
         assert clip["audio_id"] == audio_id
@@ -134,17 +166,16 @@ def test_deferred_sensor_survives_triggerer_sigkill(tmp_path: Path) -> None:
         assert clip["file_size"] > 0
 
         polls = _clip_polls(sandbox, audio_id)
-        after_finish = [at for at in polls if at >= finished_at]
-        assert len(after_finish) == 1, f"the trigger went on polling after it saw COMPLETED: {after_finish}"
-        # 1 check before deferring; each trigger start polls at once, then every POKE_INTERVAL s.
-        waited = (killed_at - polls[1]) + (finished_at - restarted_at)
-        ceiling = 1 + 2 + waited / POKE_INTERVAL + 1
-        assert len(polls) <= ceiling, f"{len(polls)} GETs of the clip in {waited:.1f} s of polling"
+        assert len([at for at in polls if at >= finished_at]) == 1, "the trigger polled on after it saw COMPLETED"
+        # 1 check before deferring; each trigger start polls at once, then once every POKE_INTERVAL.
+        polling = (killed_at - polls[1]) + (finished_at - restarted_at)
+        ceiling = 1 + 2 + int(polling / POKE_INTERVAL) + 1
+        assert len(polls) <= ceiling, f"{len(polls)} GETs of the clip in {polling:.1f} s of polling"
         print(
-            f"\nGETs of the clip: {len(polls)} (minimum with one restart: 3; before the kill: "
-            f"{polls_before_restart}; deferred-and-polling time {waited:.1f} s, poke_interval {POKE_INTERVAL} s)"
+            f"\nGETs of the clip: {len(polls)} ({polls_before_restart} before the kill; minimum with one "
+            f"restart: 3; ceiling for {polling:.1f} s of polling every {POKE_INTERVAL:.0f} s: {ceiling})"
         )
     finally:
-        for process in reversed(processes):
+        for process in reversed(started):
             process.kill(signal.SIGTERM, grace=5)
         sandbox.stop()

@@ -5,7 +5,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow.providers.common.compat.sdk import ObjectStoragePath, TaskDeferred
-from conftest import S3_CONN_ID
 from mutagen.mp3 import MP3
 from pixverse_testing import RecordingTaskInstance, api_requests
 
@@ -18,6 +17,7 @@ if TYPE_CHECKING:
     from airflow_provider_pixverse.sandbox import PixVerseSandbox
 
 VOICE = "minimax_english_radiant_girl"
+S3_CONN_ID = "aws_pixverse_test"
 
 
 def completed(sandbox: PixVerseSandbox, **kwargs: Any) -> dict[str, Any]:
