@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from airflow_provider_pixverse.hooks.pixverse import MediaStream
 
 _SIGNATURE_BYTES = 4
+# Buffered per object while writing (an S3 multipart part, a GCS chunk): bounds memory.
+WRITE_BLOCK_SIZE = 8 * 1024 * 1024
 
 
 class DestinationExistsError(PixVerseError):
@@ -88,7 +90,7 @@ def write_download(
 def _stream_to(temporary: ObjectStoragePath, media: MediaStream, max_bytes: int | None) -> int:
     size = 0
     head = b""
-    with temporary.open("wb") as out:
+    with temporary.open("wb", block_size=WRITE_BLOCK_SIZE) as out:
         for chunk in media.chunks:
             if len(head) < _SIGNATURE_BYTES:
                 head += chunk[: _SIGNATURE_BYTES - len(head)]

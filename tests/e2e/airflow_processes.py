@@ -135,32 +135,38 @@ class AirflowProcess:
             f"--- {self.name} (pid {self.process and self.process.pid}, exit {code}) ---\n{log_tail(self.log, lines)}"
         )
 
-    def kill(self, sig: signal.Signals = signal.SIGKILL, grace: float = 0.0) -> list[int]:
-        """Send ``sig`` to the process group and to every descendant; SIGKILL what outlives ``grace``.
-
-        Returns the ids of the processes signalled (the process first).
-        """
-        if self.process is None:
-            return []
+    def kill(self) -> list[int]:
+        """SIGKILL the process, its process group and every descendant; returns their ids (the process first)."""
+        if self.process is None or self.process.returncode is not None:
+            return []  # reaped already: its pid, the group id, may belong to someone else now
         pgid = self.process.pid
         children = _children(pgid)
-        # The group holds the process and what it forked; a task runner makes a group of its own.
-        _signal_group(pgid, sig)
+        _signal_group(pgid, signal.SIGKILL)
+        # A task runner makes a process group of its own.
         for child in children:
             with contextlib.suppress(psutil.Error):
-                if os.getpgid(child.pid) != pgid:
-                    child.send_signal(sig)
-        if sig != signal.SIGKILL:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=grace)
-            _, alive = psutil.wait_procs(children, timeout=0.5)
-            _signal_group(pgid, signal.SIGKILL)
-            for child in alive:
-                with contextlib.suppress(psutil.Error):
-                    child.kill()
+                child.kill()
         self.process.wait(timeout=10)
         psutil.wait_procs(children, timeout=10)
         return [pgid, *(child.pid for child in children)]
+
+
+def stop_all(processes: list[AirflowProcess], grace: float = 5.0) -> None:
+    """SIGTERM every process group at once; SIGKILL whatever still runs after ``grace`` s, children included."""
+    running = [p for p in processes if p.process is not None and p.process.poll() is None]
+    children = [child for p in running for child in _children(p.pid)]
+    for process in running:
+        _signal_group(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(p.alive() for p in running):
+        time.sleep(0.1)
+    for process in running:
+        process.kill()
+    # What outlived its parent (psutil refuses to signal a pid that was reused).
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    psutil.wait_procs(children, timeout=5)
 
 
 def still_running(pids: list[int]) -> list[int]:
