@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _sandbox_process import SandboxProcess  # noqa: E402
+from _sandbox_process import SandboxProcess
 
 MB = 1_000_000
 RUN_OPERATOR = r"""
@@ -117,8 +117,13 @@ def main() -> int:
         if moto is not None:
             import boto3
 
-            boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
-                         aws_secret_access_key="bench").create_bucket(Bucket="bench")
+            boto3.client(
+                "s3",
+                endpoint_url=endpoint,
+                region_name="us-east-1",
+                aws_access_key_id="bench",
+                aws_secret_access_key="bench",
+            ).create_bucket(Bucket="bench")
         # tmpfs when there is one: disk write-back noise would swamp what is measured here.
         scratch_root = "/dev/shm" if Path("/dev/shm").is_dir() else None
         with tempfile.TemporaryDirectory(prefix="pixverse-bench-", dir=scratch_root) as scratch:
@@ -127,8 +132,12 @@ def main() -> int:
                 clip = sandbox.control(
                     "POST",
                     "/clips",
-                    {"text": "bench", "voice_id": "minimax_english_radiant_girl", "status": "COMPLETED",
-                     "size_bytes": size_mb * MB},
+                    {
+                        "text": "bench",
+                        "voice_id": "minimax_english_radiant_girl",
+                        "status": "COMPLETED",
+                        "size_bytes": size_mb * MB,
+                    },
                 )
                 size = clip["file_size"]
                 # curl before and after the operator, so drift in the page cache hits both alike.

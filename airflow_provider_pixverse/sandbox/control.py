@@ -25,7 +25,19 @@ def _body(request: Request) -> dict[str, Any]:
 
 def _clips(request: Request, sandbox: PixVerseSandbox, rest: str) -> Response:
     if not rest and request.method == "POST":
-        return json_response(200, sandbox.add_clip(**_body(request)))
+        fields = _body(request)
+        count = fields.pop("count", None)
+        if count is None:
+            return json_response(200, sandbox.add_clip(**fields))
+        # Many clips in one call, all on the same clock (benchmarks seed thousands).
+        return json_response(200, [sandbox.add_clip(**fields) for _ in range(int(count))])
+    if rest.endswith("/finish") and request.method == "POST":
+        audio_id = unquote(rest[: -len("/finish")])
+        try:
+            sandbox.finish_clip(audio_id)
+        except ClipNotFound:
+            return json_response(404, {"error": f"Speech {audio_id} not found"})
+        return json_response(200, sandbox.clip(audio_id))
     audio_id = unquote(rest)
     try:
         if request.method == "DELETE":
@@ -49,6 +61,11 @@ def _route(request: Request, sandbox: PixVerseSandbox) -> Response:
     if path == "/faults" and method == "DELETE":
         sandbox.clear_faults()
         return json_response(200, {"faults": []})
+    if path.startswith("/ready/") and method == "GET":
+        # For peers that can only wait for "not 404" (the http provider's HttpSensorTrigger):
+        # the same clip lookup as GET speech/{audio_id}, answering 404 until the clip is final.
+        clip = sandbox.clip(unquote(path[len("/ready/") :]))
+        return json_response(200 if clip["audio_status_final"] else 404, clip)
     if path.startswith("/clips"):
         return _clips(request, sandbox, path[len("/clips") :].lstrip("/"))
     if path == "/clock" and method == "POST":
@@ -76,5 +93,7 @@ def handle_control(request: Request, sandbox: PixVerseSandbox, client_host: str)
         return json_response(403, {"error": "the control surface answers loopback clients only"})
     try:
         return _route(request, sandbox)
+    except ClipNotFound as exc:
+        return json_response(404, {"error": f"Speech {exc} not found"})
     except (ValueError, TypeError, KeyError) as exc:
         return json_response(400, {"error": f"{type(exc).__name__}: {exc}"})

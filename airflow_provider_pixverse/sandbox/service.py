@@ -150,6 +150,10 @@ class PixVerseSandbox:
         """The clip's JSON as GET would answer it now (no poll is counted)."""
         return self.state.clip_json(self.state.get(audio_id))
 
+    def finish_clip(self, audio_id: str) -> None:
+        """End a clip now (COMPLETED, or FAILED if it was made to fail)."""
+        self.state.finish(audio_id)
+
     def delete_clip(self, audio_id: str) -> None:
         """Delete a clip: its GET answers 404 from now on."""
         self.state.delete(audio_id)

@@ -247,6 +247,12 @@ class SandboxState:
         """The clip's JSON now."""
         return clip.to_json(self._clock(), self.media_base)
 
+    def finish(self, audio_id: str) -> None:
+        """End a clip now, with the status it was going to end with."""
+        with self._lock:
+            clip = self.get(audio_id)
+            clip.queued_seconds = clip.generating_seconds = 0.0
+
     def delete(self, audio_id: str) -> None:
         """Forget a clip (its GET answers 404 from now on)."""
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -103,9 +104,21 @@ class PixVerseSpeechTrigger(BaseTrigger):
             await hook.aclose()
 
     async def _poll(self, hook: PixVerseHook) -> TriggerEvent:
+        # The task that deferred has just looked at the clip, so the first poll waits one interval.
+        wait = self.poll_interval
         transient_failures = 0
         last_clip: SpeechClip | None = None
         while True:
+            remaining = self.end_time - time.time()
+            if remaining <= 0:
+                status = last_clip.status_label if last_clip else "unknown"
+                return speech_event(
+                    TIMEOUT,
+                    self.audio_id,
+                    f"audio_id {self.audio_id!r}: still {status} at the deadline",
+                    clip=_json(last_clip),
+                )
+            await hook.async_sleep(min(wait, remaining))
             try:
                 clip = await hook.aget_speech_once(self.audio_id)
             except PixVerseError as error:
@@ -127,17 +140,11 @@ class PixVerseSpeechTrigger(BaseTrigger):
                         self.audio_id,
                         clip.status_label,
                     )
-                wait = self.poll_interval
-            remaining = self.end_time - time.time()
-            if remaining <= 0:
-                status = last_clip.status_label if last_clip else "unknown"
-                return speech_event(
-                    TIMEOUT,
-                    self.audio_id,
-                    f"audio_id {self.audio_id!r}: still {status} at the deadline",
-                    clip=_json(last_clip),
-                )
-            await hook.async_sleep(min(wait, remaining))
+                # Up to 10 % earlier, so triggers deferred together do not poll in lockstep.
+                wait = self.poll_interval * (1 - 0.1 * random.random())
+            # Hold no connection while waiting: between polls seconds apart the server would
+            # drop it anyway, and thousands of idle clients would cost the triggerer memory.
+            await hook.aclose()
 
     def _final_event(self, clip: SpeechClip) -> TriggerEvent:
         if clip.is_failed:

@@ -30,7 +30,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def airflow_env(home: Path, dags_folder: Path, api_port: int, extra: Mapping[str, str] = ()) -> dict[str, str]:
+def airflow_env(home: Path, dags_folder: Path, api_port: int, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """A clean environment for Airflow processes in a throw-away ``home``, tuned for a fast test."""
     env = {key: os.environ[key] for key in PASS_THROUGH if key in os.environ}
     env |= {
@@ -68,7 +68,7 @@ def airflow_env(home: Path, dags_folder: Path, api_port: int, extra: Mapping[str
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
     }
-    env |= dict(extra)
+    env |= dict(extra or {})
     return env
 
 
@@ -181,7 +181,7 @@ def still_running(pids: list[int]) -> list[int]:
 
 def _children(pid: int) -> list[psutil.Process]:
     try:
-        return psutil.Process(pid).children(recursive=True)
+        return list(psutil.Process(pid).children(recursive=True))
     except psutil.NoSuchProcess:
         return []
 

@@ -54,15 +54,10 @@ def _clip_polls(sandbox: PixVerseSandbox, audio_id: str) -> list[float]:
     ]
 
 
-def _finish_clip(sandbox: PixVerseSandbox, audio_id: str) -> None:
-    """Make a clip COMPLETED from now on (the control surface has no route for it)."""
-    clip = sandbox.state.get(audio_id)
-    clip.queued_seconds = clip.generating_seconds = 0.0
-
-
 def _ti(api: RestApi, run_id: str) -> dict[str, Any]:
     """The sensor's task instance."""
-    return api.json("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{TASK_ID}")
+    ti: dict[str, Any] = api.json("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{TASK_ID}")
+    return ti
 
 
 def _ti_if(api: RestApi, run_id: str, state: str) -> dict[str, Any] | None:
@@ -165,7 +160,7 @@ def test_deferred_sensor_survives_triggerer_sigkill(tmp_path: Path) -> None:
             lambda: any(at > restarted_at for at in _clip_polls(sandbox, audio_id)),
             timeout=30,
         )
-        _finish_clip(sandbox, audio_id)
+        sandbox.finish_clip(audio_id)
         finished_at = time.time()
         until("the run to succeed", lambda: _run_state(api, run_id) == "success", timeout=60)
         phases["success"] = time.monotonic()

@@ -209,3 +209,11 @@ def test_seeded_clip_with_a_fixed_or_unknown_status(sandbox: PixVerseSandbox, ap
     assert later["audio_status"] in (5, 10)
     assert _wait_final(api, later["audio_id"])[-1] == 1
     assert sandbox.clip(later["audio_id"])["audio_status"] == 1
+
+
+def test_finish_clip_over_the_control_surface(sandbox: PixVerseSandbox, api: Api) -> None:
+    clip = sandbox.add_clip(ready_after=3600)
+    assert sandbox.clip(clip["audio_id"])["audio_status_final"] is False
+    answer = requests.post(f"{sandbox.url}/_sandbox/clips/{clip['audio_id']}/finish", timeout=10)
+    assert answer.status_code == 200 and answer.json()["audio_status_name"] == "COMPLETED"
+    assert api.get(f"/speech/{clip['audio_id']}").json()["audio_status_final"] is True

@@ -111,7 +111,9 @@ async def test_429_without_retry_after_and_5xx_burst_back_off(
     event = await first_event(make_trigger(audio_id))
     assert event["status"] == "success"
     assert len(api_requests(pixverse_sandbox)) == 6
-    assert hooks[0].async_sleep.__self__.waits == [1.0, 2.0, 4.0, 8.0, 16.0]  # type: ignore[attr-defined]
+    waits = hooks[0].async_sleep.__self__.waits  # type: ignore[attr-defined]
+    assert waits[0] == pytest.approx(0.02)  # the first poll waits one interval
+    assert waits[1:] == [1.0, 2.0, 4.0, 8.0, 16.0]
 
 
 async def test_clip_deleted_mid_poll(pixverse_sandbox: PixVerseSandbox) -> None:
@@ -152,7 +154,8 @@ async def test_cancellation_closes_the_client(
 ) -> None:
     pixverse_sandbox.set_clock(queued_seconds=60, generating_seconds=60)
     audio_id = pixverse_sandbox.add_clip(text="Hi", voice_id=VOICE)["audio_id"]
-    trigger = PixVerseSpeechTrigger(audio_id=audio_id, end_time=time.time() + 60, poll_interval=30)
+    pixverse_sandbox.add_fault("delay", seconds=30, count=1)  # cancelled while the request is in flight
+    trigger = PixVerseSpeechTrigger(audio_id=audio_id, end_time=time.time() + 60, poll_interval=0.01)
     hooks_seen: list[PixVerseHook] = []
     make_hook = PixVerseSpeechTrigger._make_hook
     monkeypatch.setattr(

@@ -1,0 +1,271 @@
+"""Triggerer-scale benchmark: N PixVerseSpeechTriggers in one asyncio loop, against a peer.
+
+The sandbox runs in its own process. Each clip is seeded to finish after a few poll intervals;
+N triggers then run concurrently in this process's event loop, as a triggerer runs them.
+The peer, in the same run and on the same sandbox, is the http provider's HttpSensorTrigger
+polling the sandbox's readiness URL for the same clips (404 until final, so it keeps polling).
+
+    python bench/triggers.py [--sizes 100,1000,5000] [--poll-interval 2] [--polls 3] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _sandbox_process import SandboxProcess
+
+PROBE = r"""
+import sys, time, urllib.request, json
+url, seconds = sys.argv[1], float(sys.argv[2])
+latencies = []
+end = time.time() + seconds
+while time.time() < end:
+    start = time.perf_counter()
+    urllib.request.urlopen(url, timeout=30).read()
+    latencies.append(time.perf_counter() - start)
+    time.sleep(0.05)
+latencies.sort()
+p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+print(json.dumps({"p50_ms": p50 * 1000, "p99_ms": p99 * 1000, "count": len(latencies)}))
+"""
+
+
+@dataclass
+class Result:
+    kind: str
+    triggers: int
+    wall_vs_ideal: float
+    worst_lateness_intervals: float
+    cpu_seconds: float
+    cpu_ms_per_1000_polls: float
+    requests_per_clip: float
+    rss_mb_per_1000: float
+    longest_callback_ms: float
+    longest_sleeper_lag_ms: float
+    setup_ms: float
+    sandbox_cpu_share: float
+    sandbox_p50_ms: float
+    sandbox_p99_ms: float
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+class CallbackTimer:
+    """Times every callback the event loop runs: the longest one is the longest stall a trigger caused."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._original = asyncio.events.Handle._run
+
+    def __enter__(self) -> CallbackTimer:
+        timer, original = self, self._original
+
+        def timed_run(handle: asyncio.events.Handle) -> None:
+            start = time.perf_counter()
+            original(handle)
+            timer.longest = max(timer.longest, time.perf_counter() - start)
+
+        asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.events.Handle._run = self._original  # type: ignore[method-assign]
+
+
+class LoopWatch:
+    """Measures the longest time the loop did not get back to a 5 ms sleeper, and peak RSS."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self.peak_rss = rss_mb()
+        self._stop = False
+
+    async def run(self) -> None:
+        ticks = 0
+        while not self._stop:
+            before = time.perf_counter()
+            await asyncio.sleep(0.005)
+            self.longest = max(self.longest, time.perf_counter() - before - 0.005)
+            ticks += 1
+            if ticks % 20 == 0:
+                self.peak_rss = max(self.peak_rss, rss_mb())
+
+    def stop(self) -> None:
+        self._stop = True
+
+
+def make_triggers(kind: str, clips: list[dict[str, Any]], poll_interval: float) -> list[Any]:
+    if kind == "pixverse":
+        from airflow_provider_pixverse.triggers.pixverse import PixVerseSpeechTrigger
+
+        end_time = time.time() + 600
+        return [
+            PixVerseSpeechTrigger(audio_id=clip["audio_id"], end_time=end_time, poll_interval=poll_interval)
+            for clip in clips
+        ]
+    from airflow.providers.http.triggers.http import HttpSensorTrigger
+
+    return [
+        HttpSensorTrigger(
+            endpoint=f"_sandbox/ready/{clip['audio_id']}",
+            http_conn_id="pixverse_bench_http",
+            poke_interval=poll_interval,
+        )
+        for clip in clips
+    ]
+
+
+async def run_triggers(triggers: list[Any], ready_at: list[float]) -> tuple[list[float], LoopWatch, float]:
+    watch = LoopWatch()
+    watcher = asyncio.ensure_future(watch.run())
+    await asyncio.sleep(0.02)
+    arrivals = [0.0] * len(triggers)
+
+    async def first_event(index: int, trigger: Any) -> None:
+        events = trigger.run()
+        await events.asend(None)
+        arrivals[index] = time.time()
+        await events.aclose()
+
+    setup_started = time.perf_counter()
+    tasks = [asyncio.ensure_future(first_event(i, trigger)) for i, trigger in enumerate(triggers)]
+    await asyncio.sleep(0)
+    setup = time.perf_counter() - setup_started
+    await asyncio.gather(*tasks)
+    watch.stop()
+    await watcher
+    return arrivals, watch, setup
+
+
+def measure(kind: str, n: int, sandbox: SandboxProcess, poll_interval: float, polls: int) -> Result:
+    # Ready half an interval before the poll that should find them: `polls` polls per clip at best.
+    ready_after = polls * poll_interval - poll_interval / 2
+    clips = sandbox.control(
+        "POST",
+        "/clips",
+        {"count": n, "text": "bench", "voice_id": "minimax_english_radiant_girl", "ready_after": ready_after},
+    )
+    ready_at = [time.time() + ready_after] * n
+    sandbox.control("DELETE", "/requests")
+    stats_before = sandbox.control("GET", "/stats")
+    gc.collect()
+    triggers = make_triggers(kind, clips, poll_interval)
+    probe_seconds = polls * poll_interval + 2
+    probe = subprocess.Popen(
+        [sys.executable, "-c", PROBE, f"{sandbox.url}/_sandbox/stats", str(probe_seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    rss_before = rss_mb()
+    cpu_before, sandbox_cpu_before = time.process_time(), sandbox.cpu_seconds()
+    started = time.time()
+    with CallbackTimer() as callbacks:
+        arrivals, watch, setup = asyncio.run(run_triggers(triggers, ready_at))
+    wall = time.time() - started
+    cpu = time.process_time() - cpu_before
+    sandbox_cpu = sandbox.cpu_seconds() - sandbox_cpu_before
+    probe_result = json.loads(probe.communicate()[0])
+    stats = sandbox.control("GET", "/stats")
+    if kind == "pixverse":
+        polls_made = stats["api"] - stats_before["api"]
+    else:  # the peer polls the control surface, as do the probe and the stats calls
+        polls_made = stats["control"] - stats_before["control"] - probe_result["count"] - 2
+    ideal = max(ready_at) + poll_interval - started
+    lateness = max(arrival - ready for arrival, ready in zip(arrivals, ready_at, strict=True))
+    return Result(
+        kind=kind,
+        triggers=n,
+        wall_vs_ideal=wall / ideal,
+        worst_lateness_intervals=lateness / poll_interval,
+        cpu_seconds=cpu,
+        cpu_ms_per_1000_polls=cpu / polls_made * 1000 * 1000,
+        requests_per_clip=polls_made / n,
+        rss_mb_per_1000=(watch.peak_rss - rss_before) / n * 1000,
+        longest_callback_ms=callbacks.longest * 1000,
+        longest_sleeper_lag_ms=watch.longest * 1000,
+        setup_ms=setup * 1000,
+        sandbox_cpu_share=sandbox_cpu / wall,
+        sandbox_p50_ms=probe_result["p50_ms"],
+        sandbox_p99_ms=probe_result["p99_ms"],
+    )
+
+
+def verdicts(ours: Result, peer: Result, poll_interval: float) -> list[tuple[str, bool, str]]:
+    return [
+        (
+            "CPU per poll at most half of the peer's",
+            ours.cpu_ms_per_1000_polls <= peer.cpu_ms_per_1000_polls / 2,
+            f"{ours.cpu_ms_per_1000_polls / peer.cpu_ms_per_1000_polls:.2f}x the peer",
+        ),
+        (
+            "no event-loop stall over 50 ms (set-up included)",
+            ours.longest_callback_ms <= 50,
+            f"longest callback {ours.longest_callback_ms:.1f} ms (peer {peer.longest_callback_ms:.1f} ms); "
+            f"a 5 ms sleeper was up to {ours.longest_sleeper_lag_ms:.0f} ms late",
+        ),
+        (
+            "memory per 1,000 triggers no more than the peer's",
+            ours.rss_mb_per_1000 <= peer.rss_mb_per_1000,
+            f"{ours.rss_mb_per_1000:.1f} MB vs {peer.rss_mb_per_1000:.1f} MB",
+        ),
+        (
+            "all events within 1.5 poll intervals of the ideal",
+            ours.worst_lateness_intervals <= 1.5,
+            f"worst {ours.worst_lateness_intervals:.2f} intervals after the clip was ready",
+        ),
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="100,1000,5000")
+    parser.add_argument("--poll-interval", type=float, default=2.0)
+    parser.add_argument("--polls", type=int, default=3, help="polls until a clip is ready")
+    parser.add_argument("--json", type=Path, help="write results here")
+    args = parser.parse_args()
+
+    sandbox = SandboxProcess()
+    os.environ["AIRFLOW_CONN_PIXVERSE_DEFAULT"] = sandbox.connection_json()
+    port = sandbox.url.rsplit(":", 1)[1]
+    os.environ["AIRFLOW_CONN_PIXVERSE_BENCH_HTTP"] = json.dumps(
+        {"conn_type": "http", "host": "127.0.0.1", "port": int(port), "schema": "http"}
+    )
+    results: list[Result] = []
+    try:
+        for n in (int(size) for size in args.sizes.split(",")):
+            pair = {}
+            for kind in ("pixverse", "http-peer"):
+                pair[kind] = measure(kind, n, sandbox, args.poll_interval, args.polls)
+                results.append(pair[kind])
+                print(json.dumps(asdict(pair[kind])), flush=True)
+            if n >= 1000 or n == max(int(size) for size in args.sizes.split(",")):
+                for name, passed, detail in verdicts(pair["pixverse"], pair["http-peer"], args.poll_interval):
+                    print(f"N={n}: {'PASS' if passed else 'MISS'} {name}: {detail}", flush=True)
+    finally:
+        sandbox.stop()
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
+    print(
+        "median requests per clip (ours):",
+        statistics.median(r.requests_per_clip for r in results if r.kind == "pixverse"),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
