@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint bench dist clean
 
 install: $(STAMP)
 
@@ -28,6 +28,16 @@ lint: install
 	$(VENV)/bin/ruff check airflow_provider_pixverse tests example_dags scripts
 	$(VENV)/bin/ruff format --check airflow_provider_pixverse tests example_dags scripts
 	$(VENV)/bin/mypy
+
+bench: install
+	$(PY) bench/parse.py --json bench/results-parse.json
+	$(PY) bench/download.py --json bench/results-download.json
+	$(PY) bench/triggers.py --json bench/results-triggers.json
+
+dist: install
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+	$(VENV)/bin/twine check --strict dist/*
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

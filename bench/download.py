@@ -5,7 +5,7 @@ then the operator, each in a fresh process, writes it to a local path and to S3 
 its own process). Reported: throughput relative to curl, and how much the operator process's
 memory grew while downloading (peak RSS minus RSS before the download).
 
-    python bench/download.py [--sizes 10,200,1000] [--repeat 1] [--output BENCHMARKS-download.json]
+    python bench/download.py [--sizes 10,200,1000] [--json OUT] [--no-s3]
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def run_operator(env: dict[str, str], audio_id: str, destination: str, conn_id: 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10,200,1000", help="file sizes in MB, comma separated")
-    parser.add_argument("--output", type=Path, help="write the results as JSON here")
+    parser.add_argument("--json", type=Path, help="write the results as JSON here")
     parser.add_argument("--no-s3", action="store_true", help="skip the S3 destination")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
@@ -171,8 +171,8 @@ def main() -> int:
         if moto is not None:
             moto.terminate()
             moto.wait(timeout=10)
-    if args.output:
-        args.output.write_text(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
     return 0
 
 
