@@ -70,6 +70,7 @@ class CallbackTimer:
 
     def __init__(self) -> None:
         self.longest = 0.0
+        self.longest_what = ""
         self._original = asyncio.events.Handle._run
 
     def __enter__(self) -> CallbackTimer:
@@ -78,7 +79,9 @@ class CallbackTimer:
         def timed_run(handle: asyncio.events.Handle) -> None:
             start = time.perf_counter()
             original(handle)
-            timer.longest = max(timer.longest, time.perf_counter() - start)
+            took = time.perf_counter() - start
+            if took > timer.longest:
+                timer.longest, timer.longest_what = took, repr(handle)[:300]
 
         asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
         return self
@@ -177,6 +180,7 @@ def measure(kind: str, n: int, sandbox: SandboxProcess, poll_interval: float, po
     with CallbackTimer() as callbacks:
         arrivals, watch, setup = asyncio.run(run_triggers(triggers, ready_at))
     wall = time.time() - started
+    print(f"# {kind} N={n}: longest callback {callbacks.longest * 1000:.1f} ms in {callbacks.longest_what}", flush=True)
     cpu = time.process_time() - cpu_before
     sandbox_cpu = sandbox.cpu_seconds() - sandbox_cpu_before
     probe_result = json.loads(probe.communicate()[0])

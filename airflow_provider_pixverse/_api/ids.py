@@ -6,9 +6,9 @@ import re
 
 from airflow_provider_pixverse._api.errors import PixVerseInvalidInputError
 
-# "/", "?", "#" and "%" would change the path or the query; whitespace and control
-# characters would break the request line.
-_FORBIDDEN = re.compile(r"[/?#%\\\s\x00-\x1f\x7f]")
+# "/", "?", "#" and "%" would change the path or the query; whitespace, control and
+# non-ASCII characters would break the request line or need the percent-encoding the API refuses.
+_FORBIDDEN = re.compile(r"[/?#%\\]|[^\x21-\x7e]")
 
 
 def validate_audio_id(audio_id: object) -> str:

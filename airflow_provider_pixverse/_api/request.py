@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from airflow_provider_pixverse._api.create import build_create_form
 from airflow_provider_pixverse._api.errors import PixVerseInvalidInputError
@@ -86,8 +86,9 @@ class ApiRequest:
         return self.method == "GET"
 
     def url(self, settings: ApiSettings) -> str:
-        """The full URL, with the path as built (the audio_id unencoded)."""
-        return f"{settings.base_url}{self.path}"
+        """The full URL: the path as built (the audio_id unencoded), the query encoded here."""
+        query = f"?{urlencode(self.params)}" if self.params else ""
+        return f"{settings.base_url}{self.path}{query}"
 
 
 def get_speech_request(audio_id: str) -> ApiRequest:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import ssl
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -44,10 +45,9 @@ from airflow_provider_pixverse._api.response import (
 from airflow_provider_pixverse._api.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    import ssl
     from collections.abc import Awaitable, Callable, Iterator
 
-    import httpx
+    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class PixVerseHook(BaseHook):
     """
     Calls the useapi.net PixVerse speech API with the token of a ``pixverse`` connection.
 
-    Sync methods use ``requests``; the ``a``-prefixed twins use ``httpx`` for triggers. GETs are
+    Sync methods use ``requests``; the ``a``-prefixed twins use ``aiohttp`` for triggers. GETs are
     retried per ``retry_policy``; a create is never sent twice once it may have reached the server.
 
     :param pixverse_conn_id: The Airflow connection holding the API token (password) and,
@@ -99,7 +99,7 @@ class PixVerseHook(BaseHook):
         self.sleep = sleep
         self.async_sleep = async_sleep
         self._async_settings: ApiSettings | None = None
-        self._async_client: httpx.AsyncClient | None = None
+        self._async_client: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(pixverse_conn_id={self.pixverse_conn_id!r})"
@@ -250,7 +250,6 @@ class PixVerseHook(BaseHook):
             response = self.session.request(
                 request.method,
                 request.url(settings),
-                params=request.params or None,
                 files=_multipart(request.form),
                 headers=settings.headers(),
                 timeout=settings.timeout,
@@ -302,10 +301,10 @@ class PixVerseHook(BaseHook):
         return SpeechClip.from_json(await self._asend(await self.aget_settings(), request), audio_id=audio_id)
 
     async def aclose(self) -> None:
-        """Close the async HTTP client, if one was opened."""
+        """Close the async HTTP session, if one was opened."""
         client, self._async_client = self._async_client, None
         if client is not None:
-            await client.aclose()
+            await client.close()
 
     async def _acall(self, request: ApiRequest) -> Any:
         settings = await self.aget_settings()
@@ -315,28 +314,34 @@ class PixVerseHook(BaseHook):
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _asend(self, settings: ApiSettings, request: ApiRequest) -> Any:
-        import httpx
+        import aiohttp
+        from yarl import URL
 
         if self._async_client is None:
-            # One TLS context for every client in the process: building one costs tens of ms.
-            self._async_client = httpx.AsyncClient(verify=_shared_ssl_context(), trust_env=False)
-        try:
-            response = await self._async_client.request(
-                request.method,
-                request.url(settings),
-                params=request.params or None,
-                files=_multipart(request.form),
-                headers=settings.headers(),
-                timeout=settings.timeout,
+            # One session per hook (per trigger): its connection is kept alive between polls.
+            # The TLS context is built once per process: building one costs tens of ms.
+            self._async_client = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=_shared_ssl_context(), limit=4, ttl_dns_cache=300),
+                trust_env=False,
             )
-        except httpx.TransportError as error:
-            never_sent = isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout))
+        try:
+            async with self._async_client.request(
+                request.method,
+                URL(request.url(settings), encoded=True),  # the audio_id is sent exactly as given
+                data=_aiohttp_form(request.form),
+                headers=settings.headers(),
+                timeout=aiohttp.ClientTimeout(total=settings.timeout),
+                allow_redirects=False,
+            ) as response:
+                body = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as error:
+            never_sent = isinstance(error, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))
             raise PixVerseConnectionError(
                 f"{request.method} {request.path} failed: {type(error).__name__}",
                 audio_id=request.audio_id,
                 request_sent=not never_sent,
             ) from error
-        return parse_response(response.status_code, response.headers, response.content, audio_id=request.audio_id)
+        return parse_response(response.status, response.headers, body, audio_id=request.audio_id)
 
     # -- shared by both paths --------------------------------------------------------------
 
@@ -386,6 +391,18 @@ def _multipart(form: dict[str, str] | None) -> dict[str, tuple[None, str]] | Non
     return {key: (None, value) for key, value in form.items()} if form else None
 
 
+def _aiohttp_form(form: dict[str, str] | None) -> Any:
+    """Form fields as a multipart body for aiohttp, the encoding the create endpoint takes."""
+    if not form:
+        return None
+    import aiohttp
+
+    data = aiohttp.FormData(default_to_multipart=True)
+    for key, value in form.items():
+        data.add_field(key, value)
+    return data
+
+
 def _never_sent(error: requests.RequestException) -> bool:
     """Whether ``requests`` failed before the request could reach the server."""
     if isinstance(error, requests.ConnectTimeout):
@@ -407,6 +424,4 @@ def _media_chunks(response: requests.Response, url: str, chunk_size: int) -> Ite
 
 @functools.cache
 def _shared_ssl_context() -> ssl.SSLContext:
-    import httpx
-
-    return httpx.create_ssl_context()
+    return ssl.create_default_context()

@@ -142,9 +142,6 @@ class PixVerseSpeechTrigger(BaseTrigger):
                     )
                 # Up to 10 % earlier, so triggers deferred together do not poll in lockstep.
                 wait = self.poll_interval * (1 - 0.1 * random.random())
-            # Hold no connection while waiting: between polls seconds apart the server would
-            # drop it anyway, and thousands of idle clients would cost the triggerer memory.
-            await hook.aclose()
 
     def _final_event(self, clip: SpeechClip) -> TriggerEvent:
         if clip.is_failed:

@@ -5,7 +5,12 @@ from typing import TYPE_CHECKING
 import pytest
 from pixverse_testing import FakeClock, api_requests
 
-from airflow_provider_pixverse._api import AudioStatus, PixVerseNotFoundError, PixVerseServerError
+from airflow_provider_pixverse._api import (
+    AudioStatus,
+    PixVerseConnectionError,
+    PixVerseNotFoundError,
+    PixVerseServerError,
+)
 from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
 
 if TYPE_CHECKING:
@@ -60,3 +65,30 @@ async def test_single_get_does_not_retry(hook: PixVerseHook, pixverse_sandbox: P
     finally:
         await hook.aclose()
     assert len(api_requests(pixverse_sandbox)) == 1
+
+
+async def test_async_create_not_resent_after_a_dropped_connection(
+    hook: PixVerseHook, pixverse_sandbox: PixVerseSandbox, clock: FakeClock
+) -> None:
+    pixverse_sandbox.add_fault("drop", count=1, path_contains="/speech/create")
+    try:
+        with pytest.raises(PixVerseConnectionError) as info:
+            await hook.acreate_speech("Hello", "minimax_english_radiant_girl")
+    finally:
+        await hook.aclose()
+    assert info.value.request_sent
+    assert len(api_requests(pixverse_sandbox)) == 1 and clock.waits == []
+
+
+async def test_async_id_with_at_plus_and_colon_is_sent_unencoded(
+    hook: PixVerseHook, pixverse_sandbox: PixVerseSandbox
+) -> None:
+    clip = pixverse_sandbox.add_clip(text="Hi", voice_id="minimax_english_radiant_girl", email="a.b+c@example.com")
+    try:
+        assert (await hook.aget_speech(clip["audio_id"])).audio_id == clip["audio_id"]
+        assert len(await hook.alist_speech(email="a.b+c@example.com")) == 1
+    finally:
+        await hook.aclose()
+    first, listing = api_requests(pixverse_sandbox)
+    assert first.raw_path == f"/v2/pixverse/speech/{clip['audio_id']}"
+    assert "email=a.b%2Bc%40example.com" in listing.raw_path
