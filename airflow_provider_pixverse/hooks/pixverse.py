@@ -13,9 +13,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import requests
 import tenacity
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+from yarl import URL
 
 from airflow_provider_pixverse._api.clip import SpeechClip
 from airflow_provider_pixverse._api.errors import (
@@ -46,8 +48,6 @@ from airflow_provider_pixverse._api.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
-
-    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -314,9 +314,6 @@ class PixVerseHook(BaseHook):
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _asend(self, settings: ApiSettings, request: ApiRequest) -> Any:
-        import aiohttp
-        from yarl import URL
-
         if self._async_client is None:
             # One session per hook (per trigger): its connection is kept alive between polls.
             # The TLS context is built once per process: building one costs tens of ms.
@@ -395,8 +392,6 @@ def _aiohttp_form(form: dict[str, str] | None) -> Any:
     """Form fields as a multipart body for aiohttp, the encoding the create endpoint takes."""
     if not form:
         return None
-    import aiohttp
-
     data = aiohttp.FormData(default_to_multipart=True)
     for key, value in form.items():
         data.add_field(key, value)

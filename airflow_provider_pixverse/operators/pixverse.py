@@ -15,7 +15,7 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_pixverse._api.errors import PixVerseJobFailedError, PixVerseNotFoundError, PixVerseResponseError
-from airflow_provider_pixverse.triggers.pixverse import PixVerseSpeechTrigger, clip_from_event
+from airflow_provider_pixverse.triggers.events import clip_from_event
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -66,6 +66,8 @@ class _PixVerseClipOperator(BaseOperator):
         if clip.is_final:
             return clip
         if self.deferrable:
+            from airflow_provider_pixverse.triggers.pixverse import PixVerseSpeechTrigger
+
             self.defer(
                 trigger=PixVerseSpeechTrigger(
                     audio_id=audio_id,

@@ -11,7 +11,7 @@ from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensor
 
 from airflow_provider_pixverse._api.errors import PixVerseError, PixVerseJobFailedError
 from airflow_provider_pixverse._api.retry import is_transient
-from airflow_provider_pixverse.triggers.pixverse import PixVerseSpeechTrigger, clip_from_event
+from airflow_provider_pixverse.triggers.events import clip_from_event
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -73,6 +73,8 @@ class PixVerseSpeechSensor(BaseSensorOperator):
         checked = self.poke(context)
         if checked:
             return checked.xcom_value
+        from airflow_provider_pixverse.triggers.pixverse import PixVerseSpeechTrigger
+
         self.defer(
             trigger=PixVerseSpeechTrigger(
                 audio_id=self.audio_id,

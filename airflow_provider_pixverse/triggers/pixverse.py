@@ -6,21 +6,19 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
-from airflow_provider_pixverse._api.clip import SpeechClip
-from airflow_provider_pixverse._api.errors import PixVerseError, error_class_named
+from airflow_provider_pixverse._api.errors import PixVerseError
 from airflow_provider_pixverse._api.retry import is_transient
+from airflow_provider_pixverse._compat import BaseTrigger, TriggerEvent
+
+# Imported with the trigger module, so the triggerer pays for the HTTP stack once, when it loads
+# this class, and never inside a trigger's run().
+from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
+from airflow_provider_pixverse.triggers.events import ERROR, FAILED, SUCCESS, TIMEOUT, event_payload
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
-
-SUCCESS = "success"
-FAILED = "failed"
-ERROR = "error"
-TIMEOUT = "timeout"
+    from airflow_provider_pixverse._api.clip import SpeechClip
 
 
 def speech_event(
@@ -31,21 +29,8 @@ def speech_event(
     clip: dict[str, Any] | None = None,
     error_type: str | None = None,
 ) -> TriggerEvent:
-    """The one event a :class:`PixVerseSpeechTrigger` yields; every key is always present."""
-    return TriggerEvent(
-        {"status": status, "audio_id": audio_id, "clip": clip, "message": message, "error_type": error_type}
-    )
-
-
-def clip_from_event(event: dict[str, Any], *, timeout_error: type[BaseException]) -> SpeechClip:
-    """The final clip an event carries (COMPLETED or FAILED); raise what an error or timeout event reports."""
-    status = event.get("status")
-    message = str(event.get("message"))
-    if status in (SUCCESS, FAILED):
-        return SpeechClip.from_json(event.get("clip"), audio_id=event.get("audio_id"))
-    if status == TIMEOUT:
-        raise timeout_error(message)
-    raise error_class_named(event.get("error_type"))(message)
+    """The one event a :class:`PixVerseSpeechTrigger` yields (see :mod:`.events` for its keys)."""
+    return TriggerEvent(event_payload(status, audio_id, message, clip=clip, error_type=error_type))
 
 
 class PixVerseSpeechTrigger(BaseTrigger):
@@ -91,8 +76,6 @@ class PixVerseSpeechTrigger(BaseTrigger):
         )
 
     def _make_hook(self) -> PixVerseHook:
-        from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
-
         return PixVerseHook(self.pixverse_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
