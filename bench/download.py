@@ -173,7 +173,32 @@ def main() -> int:
             moto.wait(timeout=10)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+    print_report(results)
     return 0
+
+
+def print_report(results: list[dict[str, float]]) -> None:
+    """A table of the runs and the targets with PASS/MISS."""
+    print("\n| size | curl MB/s | local MB/s (x curl) | local growth MB | S3 MB/s (x curl) | S3 growth MB |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for row in results:
+        s3 = (
+            f"{row['s3_mb_s']:.0f} ({row['s3_vs_curl']:.2f}) | {row['s3_growth_mb']:.1f}"
+            if "s3_mb_s" in row
+            else "- | -"
+        )
+        print(
+            f"| {row['size_bytes'] / MB:.0f} MB | {row['curl_mb_s']:.0f} | {row['local_mb_s']:.0f} "
+            f"({row['local_vs_curl']:.2f}) | {row['local_growth_mb']:.1f} | {s3} |"
+        )
+    largest = max(results, key=lambda row: row["size_bytes"])
+    rate_ok = largest["local_vs_curl"] >= 0.8
+    print(
+        f"\n{'PASS' if rate_ok else 'MISS'} local download rate at least 0.8 of curl's on the "
+        f"{largest['size_bytes'] / MB:.0f} MB file: {largest['local_vs_curl']:.2f}"
+    )
+    growth = max(max(row["local_growth_mb"], row.get("s3_growth_mb", 0.0)) for row in results)
+    print(f"{'PASS' if growth < 100 else 'MISS'} memory growth under 100 MB at every size: at most {growth:.1f} MB")
 
 
 if __name__ == "__main__":
