@@ -3,7 +3,8 @@ Text to speech with PixVerse: create a clip, wait for it in the triggerer, land 
 
 Set up a ``pixverse_default`` connection (the API token as its password) and run it; the MP3
 lands in the folder given by the ``destination`` param (any object storage URI works:
-``file:///...``, ``s3://bucket/prefix/``, ``gs://...``).
+``file:///...``, ``s3://bucket/prefix/``, ``gs://...``) and is announced as an asset event
+through the asset alias ``pixverse_speech``.
 """
 
 from __future__ import annotations
@@ -51,5 +52,7 @@ with DAG(
         task_id="download_speech",
         audio_id=create.output,
         destination="{{ params.destination }}",
+        # Downstream DAGs can run on new speech: schedule=[AssetAlias("pixverse_speech")].
+        asset_alias="pixverse_speech",
     )
     wait >> download

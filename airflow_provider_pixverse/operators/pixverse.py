@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
     AirflowTaskTimeout,
+    Asset,
+    AssetAlias,
     BaseOperator,
     BaseOperatorLink,
     XCom,
@@ -107,6 +109,8 @@ class PixVerseDownloadSpeechOperator(_PixVerseClipOperator):
     :param deferrable: Wait for an unfinished clip in the triggerer (the default).
     :param poll_interval: Seconds between checks while waiting.
     :param wait_timeout: Give up waiting after this many seconds.
+    :param asset_alias: Name of an asset alias this task emits the written object through, so
+        downstream DAGs can be scheduled on new speech (``schedule=[AssetAlias(name)]``).
     """
 
     template_fields: Sequence[str] = ("audio_id", "destination", "storage_conn_id")
@@ -125,9 +129,14 @@ class PixVerseDownloadSpeechOperator(_PixVerseClipOperator):
         deferrable: bool = True,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
+        asset_alias: str | None = None,
         **kwargs: Any,
     ) -> None:
+        if asset_alias is not None:
+            kwargs["outlets"] = [*(kwargs.get("outlets") or []), AssetAlias(name=asset_alias)]
         super().__init__(**kwargs)
+        self.asset_alias = asset_alias
+        self._lineage: tuple[ObjectStoragePath, str] | None = None
         self.audio_id = audio_id
         self.destination = destination
         self.pixverse_conn_id = pixverse_conn_id
@@ -168,6 +177,11 @@ class PixVerseDownloadSpeechOperator(_PixVerseClipOperator):
             size = written.size
             self.log.info("Wrote %d bytes of %s to %s", size, self.audio_id, target)
         uri = object_uri(target)
+        self._lineage = (target, clip.url)
+        if self.asset_alias is not None:
+            context["outlet_events"][AssetAlias(name=self.asset_alias)].add(
+                Asset(uri), extra={"audio_id": self.audio_id, "bytes": size, "duration": clip.duration}
+            )
         context["ti"].xcom_push(
             key=SPEECH_XCOM_KEY,
             value={
@@ -179,6 +193,22 @@ class PixVerseDownloadSpeechOperator(_PixVerseClipOperator):
             },
         )
         return uri
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the clip's media file in, the written object out (needs the openlineage extra)."""
+        from urllib.parse import urlsplit
+
+        from airflow.providers.common.compat.openlineage.facet import Dataset
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        if self._lineage is None:
+            return OperatorLineage()
+        target, media_url = self._lineage
+        media = urlsplit(media_url)
+        return OperatorLineage(
+            inputs=[Dataset(namespace=f"{media.scheme}://{media.netloc}", name=media.path.lstrip("/"))],
+            outputs=[Dataset(namespace=target.namespace, name=target.key)],
+        )
 
 
 class PixVerseCreateSpeechOperator(_PixVerseClipOperator):
