@@ -57,7 +57,9 @@ def settings_from_connection(
         host = f"{parts.scheme}://{parts.netloc}:{port}{parts.path}"
     path = urlsplit(host).path
     base_url = host if path.endswith(API_PATH) else f"{host}{API_PATH}"
-    timeout = extra.get("timeout", DEFAULT_TIMEOUT)
+    timeout = extra.get("timeout")
+    if timeout is None or timeout == "":  # the connection form saves empty fields as null
+        timeout = DEFAULT_TIMEOUT
     try:
         timeout = float(timeout)
     except (TypeError, ValueError):

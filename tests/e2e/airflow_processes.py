@@ -224,3 +224,46 @@ def wait_for(
 
 def _tails(processes: list[AirflowProcess]) -> str:
     return "\n".join(p.tail() for p in processes)
+
+
+def simple_auth_env(home: Path, users: Mapping[str, str]) -> dict[str, str]:
+    """Settings for a real login with the simple auth manager: ``users`` (name -> password), all admins.
+
+    Writes the passwords file into ``home``; merge the result over :func:`airflow_env`'s.
+    """
+    passwords = home / "simple_auth_manager_passwords.json"
+    passwords.write_text(json.dumps(dict(users)))
+    return {
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{name}:admin" for name in users),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+    }
+
+
+class AirflowApi:
+    """The Airflow REST API v2, with a bearer token when the auth manager asks for one."""
+
+    def __init__(self, base_url: str, token: str | None = None) -> None:
+        self.base_url = base_url
+        self.session = requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    @classmethod
+    def login(cls, base_url: str, username: str, password: str) -> AirflowApi:
+        """A client with a token from ``POST /auth/token`` (the simple auth manager's login)."""
+        response = requests.post(
+            f"{base_url}/auth/token", json={"username": username, "password": password}, timeout=10
+        )
+        assert response.ok, f"POST /auth/token as {username}: {response.status_code} {response.text}"
+        return cls(base_url, response.json()["access_token"])
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Send a request to ``/api/v2{path}``."""
+        return self.session.request(method, f"{self.base_url}/api/v2{path}", timeout=10, **kwargs)
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send a request and return its JSON body; fail on an error status."""
+        response = self.call(method, path, **kwargs)
+        assert response.ok, f"{method} {path}: {response.status_code} {response.text}"
+        return response.json()

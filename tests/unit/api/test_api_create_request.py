@@ -119,6 +119,12 @@ def test_base_url_from_connection(host: str | None, port: int | None, base_url: 
     assert settings.timeout == 30.0
 
 
+@pytest.mark.parametrize("extra", [{"email": None, "timeout": None}, {"email": "", "timeout": ""}, {}])
+def test_empty_form_fields_mean_the_defaults(extra: dict[str, Any]) -> None:
+    settings = settings_from_connection("c", None, None, "tok", extra)
+    assert settings.timeout == 30.0 and settings.email is None
+
+
 def test_settings_extra_and_secret_repr() -> None:
     settings = settings_from_connection("c", None, None, "s3cr3t-token", {"email": "me@x.y", "timeout": "12"})
     assert settings.email == "me@x.y" and settings.timeout == 12.0
