@@ -49,10 +49,20 @@ class PixVerseAudioLink(BaseOperatorLink):
 class _PixVerseClipOperator(BaseOperator):
     """Base of the operators: waiting for a clip to be final, in the triggerer or from the worker."""
 
-    pixverse_conn_id: str
-    deferrable: bool
-    poll_interval: float
-    wait_timeout: float
+    def __init__(
+        self,
+        *,
+        pixverse_conn_id: str = "pixverse_default",
+        deferrable: bool = True,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.pixverse_conn_id = pixverse_conn_id
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.wait_timeout = wait_timeout
 
     @cached_property
     def hook(self) -> PixVerseHook:
@@ -122,13 +132,9 @@ class PixVerseDownloadSpeechOperator(_PixVerseClipOperator):
         *,
         audio_id: str,
         destination: str | ObjectStoragePath,
-        pixverse_conn_id: str = "pixverse_default",
         storage_conn_id: str | None = None,
         overwrite: bool = False,
         max_bytes: int | None = DEFAULT_MAX_BYTES,
-        deferrable: bool = True,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
         asset_alias: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -139,13 +145,9 @@ class PixVerseDownloadSpeechOperator(_PixVerseClipOperator):
         self._lineage: tuple[ObjectStoragePath, str] | None = None
         self.audio_id = audio_id
         self.destination = destination
-        self.pixverse_conn_id = pixverse_conn_id
         self.storage_conn_id = storage_conn_id
         self.overwrite = overwrite
         self.max_bytes = max_bytes
-        self.deferrable = deferrable
-        self.poll_interval = poll_interval
-        self.wait_timeout = wait_timeout
 
     def execute(self, context: Context) -> str:
         """Wait for the clip if needed, then download it."""
@@ -258,12 +260,8 @@ class PixVerseCreateSpeechOperator(_PixVerseClipOperator):
         reply_url: str | None = None,
         reply_ref: str | None = None,
         max_jobs: int | None = None,
-        pixverse_conn_id: str = "pixverse_default",
         wait_for_completion: bool = True,
         resubmit_on_failure: int = 0,
-        deferrable: bool = True,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -285,12 +283,8 @@ class PixVerseCreateSpeechOperator(_PixVerseClipOperator):
             "reply_ref": reply_ref,
             "max_jobs": max_jobs,
         }
-        self.pixverse_conn_id = pixverse_conn_id
         self.wait_for_completion = wait_for_completion
         self.resubmit_on_failure = resubmit_on_failure
-        self.deferrable = deferrable
-        self.poll_interval = poll_interval
-        self.wait_timeout = wait_timeout
 
     def execute(self, context: Context) -> Any:
         """Create (or resume the clip an earlier try created), then wait unless told not to."""

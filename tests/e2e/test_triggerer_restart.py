@@ -11,8 +11,16 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import pytest
-import requests
-from e2e.airflow_processes import AirflowProcess, airflow_env, free_port, run_airflow, still_running, stop_all, wait_for
+from e2e.airflow_processes import (
+    AirflowApi,
+    AirflowProcess,
+    airflow_env,
+    free_port,
+    run_airflow,
+    still_running,
+    stop_all,
+    wait_for,
+)
 
 from airflow_provider_pixverse.sandbox import PixVerseSandbox
 
@@ -27,24 +35,6 @@ POKE_INTERVAL = 5.0  # the DAG's sensor poke_interval
 STARTUP_TIMEOUT = 90.0
 
 
-class RestApi:
-    """The Airflow REST API v2 (the simple auth manager in all-admins mode needs no token)."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self.session = requests.Session()
-
-    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """Send a request to ``/api/v2{path}``."""
-        return self.session.request(method, f"{self.base_url}/api/v2{path}", timeout=10, **kwargs)
-
-    def json(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Send a request and return its JSON body; fail on an error status."""
-        response = self.call(method, path, **kwargs)
-        assert response.ok, f"{method} {path}: {response.status_code} {response.text}"
-        return response.json()
-
-
 def _clip_polls(sandbox: PixVerseSandbox, audio_id: str) -> list[float]:
     """When the sandbox answered a GET of this clip, oldest first."""
     return [
@@ -54,20 +44,20 @@ def _clip_polls(sandbox: PixVerseSandbox, audio_id: str) -> list[float]:
     ]
 
 
-def _ti(api: RestApi, run_id: str) -> dict[str, Any]:
+def _ti(api: AirflowApi, run_id: str) -> dict[str, Any]:
     """The sensor's task instance."""
     ti: dict[str, Any] = api.json("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{TASK_ID}")
     return ti
 
 
-def _ti_if(api: RestApi, run_id: str, state: str) -> dict[str, Any] | None:
+def _ti_if(api: AirflowApi, run_id: str, state: str) -> dict[str, Any] | None:
     """The sensor's task instance when it is in ``state``; a failed run fails at once."""
     ti = _ti(api, run_id)
     assert ti["state"] not in ("failed", "upstream_failed"), f"the sensor ended {ti['state']}"
     return ti if ti["state"] == state else None
 
 
-def _run_state(api: RestApi, run_id: str) -> str:
+def _run_state(api: AirflowApi, run_id: str) -> str:
     """The run's state; a failed run fails at once."""
     state = api.json("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}")["state"]
     assert state != "failed", f"the run {run_id} failed"
@@ -80,7 +70,7 @@ def _phase_line(phases: dict[str, float]) -> str:
     return "phases: " + ", ".join(f"{b} +{phases[b] - phases[a]:.1f} s" for a, b in itertools.pairwise(names))
 
 
-def _dag_ready(api: RestApi) -> bool:
+def _dag_ready(api: AirflowApi) -> bool:
     """Whether the DAG is parsed; an import error fails at once."""
     errors = api.json("GET", "/importErrors")["import_errors"]
     assert not errors, f"the test DAG does not import: {errors}"
@@ -119,7 +109,7 @@ def test_deferred_sensor_survives_triggerer_sigkill(tmp_path: Path) -> None:
         start("scheduler", ["scheduler", "--skip-serve-logs"])
         start("dag-processor", ["dag-processor"])
         triggerer = start("triggerer", ["triggerer", "--skip-serve-logs"])
-        api = RestApi(f"http://127.0.0.1:{api_port}")
+        api = AirflowApi(f"http://127.0.0.1:{api_port}")
         until("the api-server", lambda: api.call("GET", "/monitor/health").ok)
         until(f"the DAG {DAG_ID} to be parsed", lambda: _dag_ready(api))
         phases["parsed"] = time.monotonic()
