@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,14 @@ import boto3
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-AIRFLOW_HOME = REPO / ".airflow-test"
+# One home per Airflow version: the matrix venvs (make test-matrix) must not share a database or airflow.cfg.
+AIRFLOW_HOME = REPO / ".airflow-test" / version("apache-airflow")
 
 os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "example_dags")
-# dag.test() runs only DAGs that a bundle holds: the examples users copy, and the tests' own.
+# dag.test() runs only DAGs that a bundle holds (3.x): the examples users copy, and the tests' own.
+# Airflow 2.11 has no bundles and ignores this unknown section.
 os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
     [
         {
@@ -41,7 +44,7 @@ def airflow_db() -> Path:
 
     stamp = AIRFLOW_HOME / f".migrated-{airflow.__version__}"
     if not stamp.exists():
-        AIRFLOW_HOME.mkdir(exist_ok=True)
+        AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
         subprocess.run(
             [sys.executable, "-m", "airflow", "db", "migrate"],
             check=True,

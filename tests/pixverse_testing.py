@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_pixverse._compat import AIRFLOW_V_3_0_PLUS
+
 if TYPE_CHECKING:
     import pytest
 
@@ -35,17 +37,26 @@ def api_requests(sandbox: PixVerseSandbox) -> list[Any]:
     return [r for r in sandbox.requests if r.kind == "api"]
 
 
-def run_dag(dag_file: Path, dag_id: str, conf: dict[str, Any]) -> Any:
-    """Parse ``dag_file`` as Airflow would and run ``dag_id`` with ``dag.test()``."""
+def dag_bag(dag_folder: Path) -> Any:
+    """A ``DagBag`` of ``dag_folder`` (a file or a folder), parsed as Airflow would."""
     try:
         from airflow.dag_processing.dagbag import DagBag
-    except ImportError:  # Airflow 2
+    except ImportError:  # Airflow 2.11 and early 3.x
         from airflow.models.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(dag_file))
+    return DagBag(dag_folder=str(dag_folder))
+
+
+def run_dag(dag_file: Path, dag_id: str, conf: dict[str, Any]) -> Any:
+    """Parse ``dag_file`` as Airflow would and run ``dag_id`` with ``dag.test()``."""
+    bag = dag_bag(dag_file)
     assert not bag.import_errors, bag.import_errors
     dag = bag.get_dag(dag_id)
     assert dag is not None, f"{dag_id} not in {dag_file}"
+    if not AIRFLOW_V_3_0_PLUS:
+        # Airflow 2.11's dag.test() does not write the DAG to the database as its DAG processor
+        # would, so the asset aliases it declares would be missing when a task emits through them.
+        dag.sync_to_db()
     return dag.test(run_conf=conf)
 
 

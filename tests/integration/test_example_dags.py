@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from mutagen.mp3 import MP3
-from pixverse_testing import run_dag
+from pixverse_testing import dag_bag, run_dag
 
 if TYPE_CHECKING:
     from airflow_provider_pixverse.sandbox import PixVerseSandbox
@@ -21,12 +21,7 @@ def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_examples_parse_without_errors() -> None:
-    try:
-        from airflow.dag_processing.dagbag import DagBag
-    except ImportError:  # Airflow 2
-        from airflow.models.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(EXAMPLES))
+    bag = dag_bag(EXAMPLES)
     assert bag.import_errors == {}
     assert set(bag.dag_ids) == {"example_pixverse_speech", "example_pixverse_batch_s3"}
 

@@ -55,16 +55,20 @@ def test_the_example_emits_an_asset_event_for_the_written_object(
     (mp3,) = (tmp_path / "speech").iterdir()
     try:
         from airflow.models.asset import AssetEvent, AssetModel
-    except ImportError:  # Airflow 2
+
+        event_asset_id = AssetEvent.asset_id
+    except ImportError:  # Airflow 2.11: assets are still datasets
         from airflow.models.dataset import DatasetEvent as AssetEvent
         from airflow.models.dataset import DatasetModel as AssetModel
+
+        event_asset_id = AssetEvent.dataset_id
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
     uri = f"file://{mp3}"
     with create_session() as session:
         events = session.scalars(
-            select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id).where(AssetModel.uri == uri)
+            select(AssetEvent).join(AssetModel, event_asset_id == AssetModel.id).where(AssetModel.uri == uri)
         ).all()
         assert len(events) == 1
         assert events[0].extra.get("audio_id", "").startswith("user:")

@@ -6,9 +6,10 @@ import json
 import subprocess
 import sys
 
+# What a DAG file has paid for before it imports the provider (airflow.sdk on 3.x, airflow.models on 2.11).
 PROBE = """
 import json, sys
-import airflow.sdk
+from airflow.providers.common.compat.sdk import DAG, BaseOperator, BaseSensorOperator
 before = set(sys.modules)
 import airflow_provider_pixverse.operators.pixverse
 import airflow_provider_pixverse.sensors.pixverse
