@@ -62,14 +62,13 @@ test-airflow-3.0: .venv-airflow-$(AIRFLOW_3_0)/.installed
 	.venv-airflow-$(AIRFLOW_3_0)/bin/python -m pytest $(SMOKE_TESTS) $(PYTEST_ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check airflow_provider_pixverse tests example_dags scripts
-	$(VENV)/bin/ruff format --check airflow_provider_pixverse tests example_dags scripts
+	$(VENV)/bin/ruff check airflow_provider_pixverse tests example_dags scripts bench
+	$(VENV)/bin/ruff format --check airflow_provider_pixverse tests example_dags scripts bench
 	$(VENV)/bin/mypy
 
+# Benchmarks: never part of `make test` (smoke runs are); writes BENCHMARKS.md.
 bench: install
-	$(PY) bench/parse.py --json bench/results-parse.json
-	$(PY) bench/download.py --json bench/results-download.json
-	$(PY) bench/triggers.py --json bench/results-triggers.json
+	$(PY) bench/report.py
 
 dist: install
 	rm -rf dist
