@@ -43,6 +43,7 @@ class PixVerseSandbox:
         self._requested_port = port
         self._media_host = media_host
         self._server: SandboxServer | None = None
+        self._bound_port: int | None = None
         self._thread: threading.Thread | None = None
 
     # life cycle
@@ -52,6 +53,7 @@ class PixVerseSandbox:
         if self._server is not None:
             return self
         self._server = SandboxServer((self.host, self._requested_port), self)
+        self._bound_port = int(self._server.server_address[1])
         self.state.media_base = f"http://{self._media_host or self.host}:{self.port}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="pixverse-sandbox", daemon=True
@@ -80,10 +82,10 @@ class PixVerseSandbox:
 
     @property
     def port(self) -> int:
-        """The bound port."""
-        if self._server is None:
+        """The bound port (kept after stop, for requests still in flight then)."""
+        if self._bound_port is None:
             raise RuntimeError("the sandbox is not started")
-        return int(self._server.server_address[1])
+        return self._bound_port
 
     @property
     def url(self) -> str:
