@@ -318,7 +318,7 @@ class PixVerseHook(BaseHook):
             # One session per hook (per trigger): its connection is kept alive between polls.
             # The TLS context is built once per process: building one costs tens of ms.
             self._async_client = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=_shared_ssl_context(), limit=4, ttl_dns_cache=300),
+                connector=aiohttp.TCPConnector(ssl=shared_ssl_context(), limit=4, ttl_dns_cache=300),
                 trust_env=False,
             )
         try:
@@ -418,5 +418,6 @@ def _media_chunks(response: requests.Response, url: str, chunk_size: int) -> Ite
 
 
 @functools.cache
-def _shared_ssl_context() -> ssl.SSLContext:
+def shared_ssl_context() -> ssl.SSLContext:
+    """The TLS context of every async session in the process (building one loads the CA store)."""
     return ssl.create_default_context()

@@ -12,8 +12,11 @@ from airflow_provider_pixverse._compat import BaseTrigger, TriggerEvent
 
 # Imported with the trigger module, so the triggerer pays for the HTTP stack once, when it loads
 # this class, and never inside a trigger's run().
-from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
+from airflow_provider_pixverse.hooks.pixverse import PixVerseHook, shared_ssl_context
 from airflow_provider_pixverse.triggers.events import ERROR, FAILED, SUCCESS, TIMEOUT, event_payload
+
+# Loading the CA store takes tens of milliseconds: do it now, not in the first trigger's run().
+shared_ssl_context()
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
