@@ -37,8 +37,11 @@ operator = PixVerseDownloadSpeechOperator(
     task_id="bench", audio_id=audio_id, destination=destination, storage_conn_id=conn_id, max_bytes=None,
     overwrite=True,
 )
-operator.hook.settings  # connection read before the clock starts, as in a task
-from airflow_provider_pixverse.storage import resolve_destination  # noqa: F401 (imports done)
+# Before the clock starts: the connection read, and Airflow's one-time set-up of object storage
+# (loading the providers' filesystems), which any task that touches ObjectStoragePath pays once.
+operator.hook.settings
+from airflow.providers.common.compat.sdk import ObjectStoragePath
+ObjectStoragePath(destination, conn_id=conn_id).fs
 def rss_kb():
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
