@@ -5,7 +5,7 @@ then the operator, each in a fresh process, writes it to a local path and to S3 
 its own process). Reported: throughput relative to curl, and how much the operator process's
 memory grew while downloading (peak RSS minus RSS before the download).
 
-    python bench/download.py [--sizes 10,200,1000] [--json OUT] [--no-s3]
+    python bench/download.py [--sizes 10,200,1000] [--repeat 3] [--json OUT] [--no-s3]
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -99,6 +100,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="10,200,1000", help="file sizes in MB, comma separated")
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     parser.add_argument("--no-s3", action="store_true", help="skip the S3 destination")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of curl and the local download per size")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
 
@@ -143,20 +145,24 @@ def main() -> int:
                     },
                 )
                 size = clip["file_size"]
-                # curl before and after the operator, so drift in the page cache hits both alike.
-                curl_before = run_curl(clip["url"], folder / "curl.mp3")
-                (folder / "curl.mp3").unlink()
-                local = run_operator(env, clip["audio_id"], f"file://{folder}/operator/")
-                for leftover in (folder / "operator").iterdir():
-                    leftover.unlink()
-                curl_seconds = (curl_before + run_curl(clip["url"], folder / "curl.mp3")) / 2
-                (folder / "curl.mp3").unlink()
+                # Alternating curl and the operator, several rounds, medians: the page cache's
+                # state drifts, and each side must meet it alike.
+                curl_runs, local_runs = [], []
+                for _ in range(args.repeat):
+                    curl_runs.append(run_curl(clip["url"], folder / "curl.mp3"))
+                    (folder / "curl.mp3").unlink()
+                    local_runs.append(run_operator(env, clip["audio_id"], f"file://{folder}/operator/"))
+                    for leftover in (folder / "operator").iterdir():
+                        leftover.unlink()
+                curl_seconds = statistics.median(curl_runs)
+                local_seconds = statistics.median(run["seconds"] for run in local_runs)
+                growth_kb = max(run["peak_rss_kb"] - run["rss_before_kb"] for run in local_runs)
                 row = {
                     "size_bytes": size,
                     "curl_mb_s": size / curl_seconds / MB,
-                    "local_mb_s": size / local["seconds"] / MB,
-                    "local_growth_mb": (local["peak_rss_kb"] - local["rss_before_kb"]) / 1024,
-                    "local_peak_rss_mb": local["peak_rss_kb"] / 1024,
+                    "local_mb_s": size / local_seconds / MB,
+                    "local_growth_mb": growth_kb / 1024,
+                    "local_peak_rss_mb": max(run["peak_rss_kb"] for run in local_runs) / 1024,
                 }
                 row["local_vs_curl"] = row["local_mb_s"] / row["curl_mb_s"]
                 if moto is not None:

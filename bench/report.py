@@ -21,7 +21,7 @@ BENCHES = {
 }
 QUICK = {
     "bench/parse.py": ["--repeat", "3"],
-    "bench/download.py": ["--sizes", "1,5"],
+    "bench/download.py": ["--sizes", "1,5", "--repeat", "1"],
     "bench/triggers.py": ["--sizes", "20", "--poll-interval", "0.5"],
 }
 

@@ -18,7 +18,7 @@ def run_bench(*args: str) -> str:
 
 def test_download_benchmark_runs(tmp_path: Path) -> None:
     out = tmp_path / "download.json"
-    printed = run_bench("bench/download.py", "--sizes", "1,2", "--json", str(out))
+    printed = run_bench("bench/download.py", "--sizes", "1,2", "--repeat", "1", "--json", str(out))
     rows = json.loads(out.read_text())
     assert [row["size_bytes"] for row in rows] == [1_000_000, 2_000_000]
     assert {"curl_mb_s", "local_mb_s", "local_growth_mb", "s3_mb_s", "s3_growth_mb"} <= set(rows[0])
