@@ -1,6 +1,6 @@
 """The PixVerse speech API without I/O: statuses, clips, errors, requests, answers, retries.
 
-Both transports (``requests`` for the sync hook, ``httpx`` for the async one) call into
+Both transports (``requests`` for the sync hook, ``aiohttp`` for the async one) call into
 this package for every decision, so the two paths cannot drift apart.
 """
 
