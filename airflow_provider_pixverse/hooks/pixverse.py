@@ -25,22 +25,20 @@ from airflow_provider_pixverse._api.errors import (
     PixVerseError,
     PixVerseInvalidInputError,
 )
+from airflow_provider_pixverse._api.listing import SpeechListing
 from airflow_provider_pixverse._api.request import (
     DEFAULT_HOST,
-    LIST_PAGE_SIZE,
     ApiRequest,
     ApiSettings,
     create_speech_request,
     get_speech_request,
     list_models_request,
-    list_speech_request,
     list_voices_request,
     settings_from_connection,
 )
 from airflow_provider_pixverse._api.response import (
     parse_created_audio_id,
     parse_response,
-    parse_speech_page,
     parse_voices,
     require_dict,
 )
@@ -179,13 +177,10 @@ class PixVerseHook(BaseHook):
 
     def list_speech(self, *, email: str | None = None, max_items: int | None = None) -> list[SpeechClip]:
         """All clips of the account (newest first), following ``next_offset`` page by page."""
-        clips: list[SpeechClip] = []
-        offset: int | None = 0
-        while offset is not None and (max_items is None or len(clips) < max_items):
-            request = list_speech_request(email=email or self.settings.email, offset=offset, limit=LIST_PAGE_SIZE)
-            page, offset = parse_speech_page(self._call(request))
-            clips.extend(SpeechClip.from_json(item) for item in page)
-        return clips if max_items is None else clips[:max_items]
+        listing = SpeechListing(email=email or self.settings.email, max_items=max_items)
+        while (request := listing.next_request()) is not None:
+            listing.add_page(self._call(request))
+        return listing.result()
 
     def list_voices(self, *, model: str | None = None, language: str | None = None) -> list[dict[str, Any]]:
         """The voices available, optionally for one model or language."""
@@ -277,14 +272,10 @@ class PixVerseHook(BaseHook):
 
     async def alist_speech(self, *, email: str | None = None, max_items: int | None = None) -> list[SpeechClip]:
         """Async twin of :meth:`list_speech`."""
-        default_email = (await self.aget_settings()).email
-        clips: list[SpeechClip] = []
-        offset: int | None = 0
-        while offset is not None and (max_items is None or len(clips) < max_items):
-            request = list_speech_request(email=email or default_email, offset=offset, limit=LIST_PAGE_SIZE)
-            page, offset = parse_speech_page(await self._acall(request))
-            clips.extend(SpeechClip.from_json(item) for item in page)
-        return clips if max_items is None else clips[:max_items]
+        listing = SpeechListing(email=email or (await self.aget_settings()).email, max_items=max_items)
+        while (request := listing.next_request()) is not None:
+            listing.add_page(await self._acall(request))
+        return listing.result()
 
     async def alist_voices(self, *, model: str | None = None, language: str | None = None) -> list[dict[str, Any]]:
         """Async twin of :meth:`list_voices`."""
