@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         media_host=args.media_host,
     ).start()
     try:
+        # The sandbox's own throw-away token (random, loopback only), never a user's API token:
+        # callers read it from this line to point a connection at the sandbox.
         print(f"PIXVERSE_SANDBOX url={sandbox.url} token={sandbox.token}", flush=True)
         print(f"export AIRFLOW_CONN_PIXVERSE_DEFAULT='{sandbox.connection_json()}'", flush=True)
         while not stop.wait(0.5):
