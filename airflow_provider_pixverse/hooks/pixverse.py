@@ -108,7 +108,7 @@ class PixVerseHook(BaseHook):
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """How the connection form shows this connection type."""
         return {
-            "hidden-fields": ["schema", "port", "login", "extra"],
+            "hidden_fields": ["schema", "port", "login", "extra"],
             "relabeling": {"password": "API token", "host": "API base URL"},
             "placeholders": {"host": DEFAULT_HOST, "password": "useapi.net API token"},
         }

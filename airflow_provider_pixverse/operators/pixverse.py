@@ -225,7 +225,8 @@ class PixVerseCreateSpeechOperator(_PixVerseClipOperator):
     :param voice_id: A voice from ``list_voices()`` (templated).
     :param model: ``speech-2.8-hd`` (the API's default), ``speech-2.8-turbo``,
         ``eleven-multilingual-v2``, ``eleven-v3`` or ``eleven-turbo-v2.5``.
-    :param email: The account to use (default: the connection's ``email``).
+    :param account_email: The PixVerse account to use (default: the connection's ``email`` extra).
+        Not ``email``: that is the alert address Airflow gives every operator.
     :param wait_for_completion: Wait for the clip and return it; when False, return the ``audio_id``.
     :param resubmit_on_failure: Create the clip again up to this many times when it ends FAILED.
     :param deferrable: Wait in the triggerer (the default).
@@ -237,7 +238,7 @@ class PixVerseCreateSpeechOperator(_PixVerseClipOperator):
     ``reply_ref``, ``max_jobs``) are sent as given and checked against the model first.
     """
 
-    template_fields: Sequence[str] = ("text", "voice_id", "model", "email", "language_code")
+    template_fields: Sequence[str] = ("text", "voice_id", "model", "account_email", "language_code", "pixverse_conn_id")
     operator_extra_links = (PixVerseAudioLink(),)
     ui_color = "#e9d7fe"
 
@@ -247,7 +248,7 @@ class PixVerseCreateSpeechOperator(_PixVerseClipOperator):
         text: str,
         voice_id: str,
         model: str | None = None,
-        email: str | None = None,
+        account_email: str | None = None,
         language_code: str | None = None,
         speed: float | None = None,
         volume: float | None = None,
@@ -268,7 +269,7 @@ class PixVerseCreateSpeechOperator(_PixVerseClipOperator):
         self.text = text
         self.voice_id = voice_id
         self.model = model
-        self.email = email
+        self.account_email = account_email
         self.language_code = language_code
         self.settings = {
             "speed": speed,
@@ -322,7 +323,7 @@ class PixVerseCreateSpeechOperator(_PixVerseClipOperator):
             self.text,
             self.voice_id,
             model=self.model,
-            email=self.email,
+            email=self.account_email,
             language_code=self.language_code,
             **self.settings,
         )
