@@ -61,6 +61,17 @@ test-airflow-2.11: .venv-airflow-$(AIRFLOW_2_11)/.installed
 test-airflow-3.0: .venv-airflow-$(AIRFLOW_3_0)/.installed
 	.venv-airflow-$(AIRFLOW_3_0)/bin/python -m pytest $(SMOKE_TESTS) $(PYTEST_ARGS)
 
+# A distributed Airflow on this machine (tests/distributed, never part of `make test`): PostgreSQL, Redis,
+# CeleryExecutor with two workers, two triggerers, the sandbox and moto, with faults injected mid-run.
+# Debian's postgresql and redis-server are installed when missing; Airflow's celery and postgres extras
+# go into .venv (the `distributed` extra pins celery<5.7).
+.PHONY: test-distributed
+test-distributed: install
+	{ command -v redis-server && ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql redis-server; }
+	$(UV) pip install --quiet --python $(PY) "apache-airflow[celery,postgres]==$(AIRFLOW_VERSION)" -e ".[test,dev,distributed]"
+	PIXVERSE_DISTRIBUTED=1 $(PY) -m pytest tests/distributed -p no:cacheprovider $(PYTEST_ARGS)
+
 lint: install
 	$(VENV)/bin/ruff check airflow_provider_pixverse tests example_dags scripts bench
 	$(VENV)/bin/ruff format --check airflow_provider_pixverse tests example_dags scripts bench
