@@ -1,23 +1,51 @@
-"""Writing a download into object storage: a hidden temporary object first, published when whole."""
+"""Writing a download into object storage: a hidden temporary object first, published when whole.
+
+The temporary object sits beside the target, named ``.<name>.<32 hex>.part`` (the name cut so
+the whole stays within 255 bytes). A later successful download of the same target removes any
+such leftovers of a download that was killed. Folders are created only on local file systems;
+a bucket or container is never created.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import glob
+import hashlib
+import os
+import re
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-from airflow_provider_pixverse._api.errors import PixVerseError, PixVerseResponseError
-from airflow_provider_pixverse._api.media import check_length, check_mp3_start, safe_file_name
+from airflow_provider_pixverse._api.errors import (
+    PixVerseError,
+    PixVerseInvalidInputError,
+    PixVerseResponseError,
+    PixVerseStorageError,
+)
+from airflow_provider_pixverse._api.media import (
+    MAX_NAME_BYTES,
+    TEMPORARY_NAME_BYTES,
+    check_length,
+    check_mp3_start,
+    fit_name,
+    safe_file_name,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from airflow_provider_pixverse._api.clip import SpeechClip
     from airflow_provider_pixverse.hooks.pixverse import MediaStream
 
 _SIGNATURE_BYTES = 4
 # Buffered per object while writing (an S3 multipart part, a GCS chunk): bounds memory.
 WRITE_BLOCK_SIZE = 8 * 1024 * 1024
+_READ_BLOCK_SIZE = 1024 * 1024
+_LOCAL_PROTOCOLS = ("", "file", "local")
 
 
 class DestinationExistsError(PixVerseError):
@@ -30,6 +58,7 @@ class WrittenObject:
 
     path: ObjectStoragePath
     size: int
+    sha256: str
     written: bool  # False when an identical object was already there
 
 
@@ -38,26 +67,32 @@ def resolve_destination(
 ) -> ObjectStoragePath:
     """The object to write: ``destination`` itself, or a file named after the clip inside it.
 
-    It names a folder when the string ends with ``/`` (``ObjectStoragePath`` drops that), when it
-    exists as a folder, or when it has no file suffix.
+    It names a folder when the string ends with ``/`` (``ObjectStoragePath`` drops that) or has
+    no file suffix. A file target that is a folder or a symbolic link is refused.
     """
     given = str(destination)
-    path = destination if isinstance(destination, ObjectStoragePath) else ObjectStoragePath(given, conn_id=conn_id)
-    is_folder = given.endswith("/") or not path.suffix or path.is_dir()
-    if not is_folder:
-        return path
-    return path / safe_file_name(clip.name, clip.audio_id or "speech")
+    if isinstance(destination, ObjectStoragePath):
+        path = destination
+    else:
+        _refuse_file_uri_with_host(given)
+        path = ObjectStoragePath(given, conn_id=conn_id)
+    target = path / safe_file_name(clip.name, clip.audio_id or "speech") if _names_folder(given, path) else path
+    with storage_failures(f"checking {object_uri(target)}"):
+        if _is_local(target) and os.path.islink(target.path):
+            raise PixVerseInvalidInputError(
+                f"the destination {object_uri(target)} is a symbolic link; give the path it points to"
+            )
+        if target.is_dir():
+            raise PixVerseInvalidInputError(
+                f"the destination {object_uri(target)} is a folder; end it with '/' to write the clip into it"
+            )
+    return target
 
 
 def object_uri(path: ObjectStoragePath) -> str:
     """The plain URI of ``path`` (``s3://bucket/key``), without the connection id it carries."""
     protocol = path.protocol if isinstance(path.protocol, str) else path.protocol[0]
-    return f"{protocol}://{path.path}" if protocol else str(path)
-
-
-def existing_size(path: ObjectStoragePath) -> int | None:
-    """The size of the object at ``path``, or ``None`` when there is none."""
-    return path.stat().st_size if path.exists() else None
+    return f"{protocol}://{path.path}" if protocol else f"file://{path.path}"
 
 
 def write_download(
@@ -70,26 +105,87 @@ def write_download(
 ) -> WrittenObject:
     """Stream ``media`` into a temporary object beside ``target``, check it, then move it into place.
 
-    On any failure the temporary object is removed and ``target`` is left as it was.
+    An object already at ``target`` is kept when its bytes are the same (same SHA-256), replaced
+    when ``overwrite``, and refused otherwise. On any failure the temporary object is removed and
+    ``target`` is left as it was.
     """
     if max_bytes is not None:
         for announced in (media.content_length, file_size):
             if announced is not None and announced > max_bytes:
                 raise PixVerseResponseError(f"the clip at {media.url} is {announced} bytes; max_bytes is {max_bytes}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.parent / f".{target.name}.{uuid.uuid4().hex}.part"
+    uri = object_uri(target)
+    if _is_local(target):
+        with storage_failures(f"creating the folder of {uri}"):
+            target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.parent / temporary_name(target.name)
     try:
-        size = _stream_to(temporary, media, max_bytes)
+        with storage_failures(f"writing {uri}"):
+            size, digest = _stream_to(temporary, media, max_bytes)
         check_length(size, url=media.url, content_length=media.content_length, file_size=file_size)
-        return _publish(temporary, target, size, overwrite=overwrite)
+        written = _publish(temporary, target, size, digest, overwrite=overwrite)
     finally:
-        if temporary.exists():
-            temporary.unlink()
+        with storage_failures(f"removing the temporary object beside {uri}"):
+            if temporary.exists():
+                temporary.unlink()
+    remove_leftovers(target)
+    return written
 
 
-def _stream_to(temporary: ObjectStoragePath, media: MediaStream, max_bytes: int | None) -> int:
+def temporary_name(name: str) -> str:
+    """The hidden name a download is written under before it is whole."""
+    return f".{_temporary_stem(name)}.{uuid.uuid4().hex}.part"
+
+
+def remove_leftovers(target: ObjectStoragePath) -> list[str]:
+    """Remove temporary objects that downloads of ``target`` killed mid-stream left beside it."""
+    stem = _temporary_stem(target.name)
+    pattern = re.compile(rf"\.{re.escape(stem)}\.[0-9a-f]{{32}}\.part")
+    parent = target.parent
+    removed = []
+    with storage_failures(f"removing leftovers beside {object_uri(target)}"):
+        for found in parent.fs.glob(f"{parent.path}/.{glob.escape(stem)}.*.part"):
+            if pattern.fullmatch(str(found).rsplit("/", 1)[-1]):
+                parent.fs.rm(found)
+                removed.append(str(found))
+    return removed
+
+
+@contextlib.contextmanager
+def storage_failures(what: str) -> Iterator[None]:
+    """Map a store's failure (missing bucket, permission, not a folder, ...) to :class:`PixVerseStorageError`."""
+    try:
+        yield
+    except OSError as error:
+        detail = error.strerror or str(error) or type(error).__name__
+        raise PixVerseStorageError(f"{what} failed: {type(error).__name__}: {detail}") from error
+
+
+def _temporary_stem(name: str) -> str:
+    return fit_name(name, MAX_NAME_BYTES - TEMPORARY_NAME_BYTES)
+
+
+def _names_folder(given: str, path: ObjectStoragePath) -> bool:
+    return given.endswith("/") or not path.suffix
+
+
+def _refuse_file_uri_with_host(given: str) -> None:
+    parts = urlsplit(given)
+    if parts.scheme == "file" and parts.netloc not in ("", "localhost"):
+        raise PixVerseInvalidInputError(
+            f"the destination {given!r} has a host part ({parts.netloc!r}): a local path takes three slashes, "
+            f"as in 'file:///{parts.netloc}{parts.path}'"
+        )
+
+
+def _is_local(path: ObjectStoragePath) -> bool:
+    protocol = path.protocol if isinstance(path.protocol, str) else path.protocol[0]
+    return protocol in _LOCAL_PROTOCOLS
+
+
+def _stream_to(temporary: ObjectStoragePath, media: MediaStream, max_bytes: int | None) -> tuple[int, str]:
     size = 0
     head = b""
+    digest = hashlib.sha256()
     with temporary.open("wb", block_size=WRITE_BLOCK_SIZE) as out:
         for chunk in media.chunks:
             if len(head) < _SIGNATURE_BYTES:
@@ -99,19 +195,35 @@ def _stream_to(temporary: ObjectStoragePath, media: MediaStream, max_bytes: int 
             size += len(chunk)
             if max_bytes is not None and size > max_bytes:
                 raise PixVerseResponseError(f"the download from {media.url} passed max_bytes ({max_bytes})")
+            digest.update(chunk)
             out.write(chunk)
     if len(head) < _SIGNATURE_BYTES:
         check_mp3_start(head, url=media.url, content_type=media.content_type)
-    return size
+    return size, digest.hexdigest()
 
 
-def _publish(temporary: ObjectStoragePath, target: ObjectStoragePath, size: int, *, overwrite: bool) -> WrittenObject:
-    current = existing_size(target)
-    if current is not None and not overwrite:
-        if current == size:
-            return WrittenObject(target, size, written=False)
-        raise DestinationExistsError(
-            f"{target} already exists with {current} bytes (the new clip has {size}); pass overwrite=True to replace it"
-        )
-    temporary.rename(target)
-    return WrittenObject(target, size, written=True)
+def _publish(
+    temporary: ObjectStoragePath, target: ObjectStoragePath, size: int, digest: str, *, overwrite: bool
+) -> WrittenObject:
+    uri = object_uri(target)
+    with storage_failures(f"publishing {uri}"):
+        if target.exists() and not overwrite:
+            if _sha256_of(target) == digest:
+                return WrittenObject(target, size, digest, written=False)
+            raise DestinationExistsError(
+                f"{uri} already exists with other content (the new clip has {size} bytes, SHA-256 {digest[:12]}...); "
+                "pass overwrite=True to replace it"
+            )
+        temporary.rename(target)
+        landed = target.stat().st_size if target.is_file() else None
+    if landed != size:
+        raise PixVerseStorageError(f"{uri} does not hold the {size} bytes just written (found {landed})")
+    return WrittenObject(target, size, digest, written=True)
+
+
+def _sha256_of(path: ObjectStoragePath) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as existing:
+        while block := existing.read(_READ_BLOCK_SIZE):
+            digest.update(block)
+    return digest.hexdigest()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_pixverse._api.clock import Clock
 from airflow_provider_pixverse._compat import AIRFLOW_V_3_0_PLUS
 
 if TYPE_CHECKING:
@@ -14,17 +18,27 @@ if TYPE_CHECKING:
     from airflow_provider_pixverse.sandbox import PixVerseSandbox
 
 
-class FakeClock:
-    """Records the waits a hook or trigger asks for instead of sleeping."""
+class FakeClock(Clock):
+    """A clock whose time moves only when something sleeps on it; records every wait asked for.
 
-    def __init__(self) -> None:
+    ``now`` starts at the real time, so deadlines computed from it look like real ones.
+    """
+
+    def __init__(self, now: float | None = None) -> None:
+        self.now = time.time() if now is None else now
         self.waits: list[float] = []
 
-    def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
+    def time(self) -> float:
+        return self.now
 
-    async def async_sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0 and math.isfinite(seconds), f"asked to sleep {seconds!r}"
         self.waits.append(seconds)
+        self.now += seconds
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+        await asyncio.sleep(0)
 
 
 def use_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields: object) -> None:

@@ -6,9 +6,17 @@ is one); none carries the API token.
 
 from __future__ import annotations
 
+from typing import Any
+
+REDACTED = "***"
+
 
 class PixVerseError(Exception):
-    """Base class of every error this provider raises about the PixVerse API."""
+    """Base class of every error this provider raises about the PixVerse API.
+
+    Every error pickles whole (class, message and fields), and :meth:`details` /
+    :func:`error_from_details` carry it through a trigger event as plain JSON.
+    """
 
     def __init__(
         self,
@@ -30,6 +38,40 @@ class PixVerseError(Exception):
             parts.append(f"HTTP {self.http_status}")
         prefix = ", ".join(parts)
         return f"{prefix}: {self.reason}" if prefix else self.reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default rebuilds from ``args`` alone, which loses the keyword-only fields.
+        return (_rebuild, (type(self), dict(self.__dict__), self.args))
+
+    def details(self) -> dict[str, Any]:
+        """The error as JSON: its class name and every field (nothing secret is ever among them)."""
+        fields = {key: value for key, value in self.__dict__.items() if isinstance(value, (str, int, float, bool))}
+        return {"error_type": type(self).__name__, "fields": fields, "message": str(self)}
+
+
+def _rebuild(cls: type[PixVerseError], state: dict[str, Any], args: tuple[Any, ...]) -> PixVerseError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
+def error_from_details(details: dict[str, Any]) -> PixVerseError:
+    """The error that :meth:`PixVerseError.details` described, of the same class with the same fields."""
+    cls = error_class_named(details.get("error_type"))
+    fields = details.get("fields")
+    state = dict(fields) if isinstance(fields, dict) else {"reason": str(details.get("message"))}
+    state.setdefault("reason", str(details.get("message")))
+    state.setdefault("audio_id", None)
+    state.setdefault("http_status", None)
+    return _rebuild(cls, state, (str(details.get("message")),))
+
+
+def redact(text: str, secret: str | None) -> str:
+    """``text`` with every occurrence of ``secret`` replaced (a server may echo the token back)."""
+    if not secret:
+        return text
+    return text.replace(secret, REDACTED)
 
 
 class PixVerseInvalidInputError(PixVerseError, ValueError):
@@ -97,8 +139,12 @@ class PixVerseConnectionError(PixVerseError):
         super().__init__(message, audio_id=audio_id)
 
 
+class PixVerseStorageError(PixVerseError):
+    """The object store refused a read or a write (missing bucket, no permission, not a folder, ...)."""
+
+
 class PixVerseJobFailedError(PixVerseError):
-    """The clip ended FAILED; ``fail_code`` and ``fail_reason`` say why."""
+    """The clip ended FAILED, or final and not COMPLETED; ``fail_code`` and ``fail_reason`` say why."""
 
     def __init__(
         self,
@@ -106,11 +152,14 @@ class PixVerseJobFailedError(PixVerseError):
         audio_id: str | None,
         fail_code: str | None,
         fail_reason: str | None,
+        status: str = "FAILED",
     ) -> None:
         self.fail_code = fail_code
         self.fail_reason = fail_reason
+        self.status = status
         super().__init__(
-            f"status FAILED: speech generation failed (fail_code={fail_code!r}, fail_reason={fail_reason!r})",
+            f"status {status}: speech generation did not complete (fail_code={fail_code!r}, "
+            f"fail_reason={fail_reason!r})",
             audio_id=audio_id,
         )
 
@@ -147,6 +196,4 @@ def error_for_status(
 def error_class_named(name: str | None) -> type[PixVerseError]:
     """The error class called ``name`` (as carried by a trigger event), else the base class."""
     found = globals().get(name or "")
-    if isinstance(found, type) and issubclass(found, PixVerseError) and found is not PixVerseJobFailedError:
-        return found
-    return PixVerseError
+    return found if isinstance(found, type) and issubclass(found, PixVerseError) else PixVerseError

@@ -9,6 +9,9 @@ from airflow_provider_pixverse._api.errors import PixVerseInvalidInputError
 # "/", "?", "#" and "%" would change the path or the query; whitespace, control and
 # non-ASCII characters would break the request line or need the percent-encoding the API refuses.
 _FORBIDDEN = re.compile(r"[/?#%\\]|[^\x21-\x7e]")
+# The documented shape, ``user:<userid>-pixverse:<email>-speech:<number>``: anything else (".",
+# "models", "voices", ...) would reach another endpoint of the API.
+_CLIP_ID = re.compile(r"user:(?P<user>[^:]+)-pixverse:(?P<email>.+)-speech:(?P<number>[^:]+)")
 
 
 def validate_audio_id(audio_id: object) -> str:
@@ -25,7 +28,19 @@ def validate_audio_id(audio_id: object) -> str:
         )
     if ".." in audio_id:
         raise PixVerseInvalidInputError(f"audio_id {audio_id!r} contains '..'")
+    if not _CLIP_ID.fullmatch(audio_id):
+        raise PixVerseInvalidInputError(
+            f"audio_id {audio_id!r} is not a clip id: speech/create returns ids shaped "
+            "'user:<userid>-pixverse:<email>-speech:<number>'"
+        )
     return audio_id
+
+
+def account_of(audio_id: str) -> str:
+    """The account email encoded in a (valid) clip id."""
+    match = _CLIP_ID.fullmatch(validate_audio_id(audio_id))
+    assert match is not None  # validate_audio_id refused anything else
+    return match.group("email")
 
 
 def audio_number(audio_id: str) -> str:

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from airflow_provider_pixverse._api.create import build_create_form
-from airflow_provider_pixverse._api.errors import PixVerseInvalidInputError
+from airflow_provider_pixverse._api.errors import PixVerseAuthError, PixVerseInvalidInputError
 from airflow_provider_pixverse._api.ids import validate_audio_id
+from airflow_provider_pixverse._api.response import parse_response
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 DEFAULT_HOST = "https://api.useapi.net"
 API_PATH = "/v2/pixverse"
 DEFAULT_TIMEOUT = 30.0
 LIST_PAGE_SIZE = 50
+# The most an API answer may hold, compressed or decoded. A clip is about 1 KB and a list page of
+# 50 clips about 60 KB; 8 MiB is far above both and keeps a hostile answer from filling memory.
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
+# Characters a token may hold: visible ASCII (it goes into an HTTP header).
+_TOKEN = re.compile(r"[\x21-\x7e]+")
 
 
 @dataclass(frozen=True, repr=False)
@@ -24,9 +34,25 @@ class ApiSettings:
     token: str
     email: str | None = None
     timeout: float = DEFAULT_TIMEOUT
+    conn_id: str = "pixverse_default"
+    max_answer_bytes: int = MAX_ANSWER_BYTES
 
     def __repr__(self) -> str:  # the token must never show up in a repr or a log line
-        return f"ApiSettings(base_url={self.base_url!r}, email={self.email!r}, timeout={self.timeout!r})"
+        return (
+            f"ApiSettings(conn_id={self.conn_id!r}, base_url={self.base_url!r}, email={self.email!r}, "
+            f"timeout={self.timeout!r})"
+        )
+
+    def parse(self, http_status: int, headers: Mapping[str, str], body: bytes, *, audio_id: str | None = None) -> Any:
+        """Read one answer (see :func:`parse_response`), the token blanked out of any message."""
+        try:
+            return parse_response(http_status, headers, body, audio_id=audio_id, secret=self.token)
+        except PixVerseAuthError as error:
+            raise PixVerseAuthError(
+                f"{error.reason}: check the API token in the password field of connection {self.conn_id!r}",
+                audio_id=audio_id,
+                http_status=http_status,
+            ) from None
 
     @property
     def origin(self) -> tuple[str, str]:
@@ -43,9 +69,15 @@ def settings_from_connection(
     conn_id: str, host: str | None, port: int | None, password: str | None, extra: dict[str, Any]
 ) -> ApiSettings:
     """Read the API settings from a connection's fields; refuse what cannot work."""
+    password = (password or "").strip()
     if not password:
         raise PixVerseInvalidInputError(
             f"connection {conn_id!r} has no API token: put it in the connection's password field"
+        )
+    if not _TOKEN.fullmatch(password):
+        raise PixVerseInvalidInputError(
+            f"connection {conn_id!r} has an API token with spaces, control or non-ASCII characters in it; "
+            "paste the token again into the connection's password field"
         )
     host = (host or DEFAULT_HOST).strip().rstrip("/")
     if "://" not in host:
@@ -69,7 +101,7 @@ def settings_from_connection(
     if timeout <= 0:
         raise PixVerseInvalidInputError(f"connection {conn_id!r} has timeout={timeout!r}; it must be positive")
     email = extra.get("email") or None
-    return ApiSettings(base_url=base_url, token=password, email=email, timeout=timeout)
+    return ApiSettings(base_url=base_url, token=password, email=email, timeout=timeout, conn_id=conn_id)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow_provider_pixverse._api.errors import PixVerseResponseError, error_for_status
+from airflow_provider_pixverse._api.errors import PixVerseResponseError, error_for_status, redact
 from airflow_provider_pixverse._api.retry import parse_retry_after
 
 if TYPE_CHECKING:
@@ -24,17 +24,19 @@ def parse_response(
     body: bytes,
     *,
     audio_id: str | None = None,
+    secret: str | None = None,
 ) -> Any:
     """Return the decoded JSON of a successful answer; raise the mapped error otherwise.
 
     ``headers`` must look up names case-insensitively (both transports' header maps do).
+    ``secret`` (the API token) is blanked out of every message built from the answer.
     """
     if 200 <= http_status < 300:
         try:
-            return json.loads(body)
-        except ValueError:
+            return decode_json(body)
+        except PixVerseResponseError as error:
             raise PixVerseResponseError(
-                f"the answer is not JSON: {_snippet(body)!r}", audio_id=audio_id, http_status=http_status
+                redact(error.reason, secret), audio_id=audio_id, http_status=http_status
             ) from None
     if 300 <= http_status < 400:
         location = headers.get("location", "")
@@ -47,16 +49,26 @@ def parse_response(
         )
     raise error_for_status(
         http_status,
-        _error_message(body),
+        redact(_error_message(body), secret),
         audio_id=audio_id,
         retry_after=parse_retry_after(headers.get("retry-after")),
     )
 
 
+def decode_json(body: bytes) -> Any:
+    """The JSON in ``body``; a :class:`PixVerseResponseError` for anything else, nesting too deep included."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise PixVerseResponseError(f"the answer is not JSON: {_snippet(body)!r}") from None
+    except RecursionError:
+        raise PixVerseResponseError(f"the answer's JSON is nested too deeply to read ({len(body)} bytes)") from None
+
+
 def _error_message(body: bytes) -> str:
     try:
-        data = json.loads(body)
-    except ValueError:
+        data = decode_json(body)
+    except PixVerseResponseError:
         return _snippet(body) or "(empty answer)"
     message = data.get("error") if isinstance(data, dict) else None
     if isinstance(message, str):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +25,9 @@ class RetryPolicy:
     :param max_delay: the cap on one backoff wait.
     :param max_retry_after: the cap on a ``Retry-After`` wait.
     :param jitter: the fraction of each backoff wait that is random (0 = none).
+
+    Every wait it gives lies between ``base_delay * (1 - jitter)`` and ``max_retry_after``: a
+    ``Retry-After`` of zero, a negative one or a date in the past never makes a hot loop.
     """
 
     max_attempts: int = 5
@@ -49,11 +53,17 @@ class RetryPolicy:
 
     def delay(self, attempt: int, error: BaseException | None = None, *, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed try number ``attempt`` (1-based)."""
-        if isinstance(error, PixVerseRateLimitError) and error.retry_after is not None:
-            return min(max(float(error.retry_after), 0.0), self.max_retry_after)
-        backoff = min(self.max_delay, self.base_delay * 2.0 ** max(attempt - 1, 0))
+        retry_after = error.retry_after if isinstance(error, PixVerseRateLimitError) else None
+        if retry_after is not None and math.isfinite(retry_after):
+            return min(max(retry_after, self.base_delay), self.max_retry_after)
+        backoff = min(self.max_delay, self.base_delay * 2.0 ** min(max(attempt - 1, 0), 32))
         draw = (rng or random).random()
-        return backoff * (1 - self.jitter * draw)
+        return max(backoff * (1 - self.jitter * draw), self.min_delay)
+
+    @property
+    def min_delay(self) -> float:
+        """The shortest wait this policy ever gives."""
+        return self.base_delay * (1 - self.jitter)
 
 
 def is_transient(error: BaseException) -> bool:
@@ -67,14 +77,19 @@ def is_permanent(error: BaseException) -> bool:
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date."""
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date.
+
+    ``None`` when there is no usable value (absent, garbled, ``nan``, ``inf``): the backoff applies.
+    """
     if value is None:
         return None
     value = value.strip()
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):

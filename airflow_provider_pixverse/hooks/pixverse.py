@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
-import logging
 import ssl
-import time
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import requests
@@ -20,12 +16,14 @@ from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 from yarl import URL
 
 from airflow_provider_pixverse._api.clip import SpeechClip
+from airflow_provider_pixverse._api.clock import SYSTEM_CLOCK, Clock
 from airflow_provider_pixverse._api.errors import (
     PixVerseConnectionError,
     PixVerseError,
-    PixVerseInvalidInputError,
+    PixVerseResponseError,
 )
 from airflow_provider_pixverse._api.listing import SpeechListing
+from airflow_provider_pixverse._api.media import MAX_REDIRECTS, check_media_url, media_deadline, without_userinfo
 from airflow_provider_pixverse._api.request import (
     DEFAULT_HOST,
     ApiRequest,
@@ -36,20 +34,14 @@ from airflow_provider_pixverse._api.request import (
     list_voices_request,
     settings_from_connection,
 )
-from airflow_provider_pixverse._api.response import (
-    parse_created_audio_id,
-    parse_response,
-    parse_voices,
-    require_dict,
-)
+from airflow_provider_pixverse._api.response import parse_created_audio_id, parse_voices, require_dict
 from airflow_provider_pixverse._api.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterator
-
-log = logging.getLogger(__name__)
+    from collections.abc import AsyncIterator, Iterator
 
 MEDIA_CHUNK_SIZE = 1024 * 1024
+_ANSWER_CHUNK_SIZE = 64 * 1024
 
 
 @dataclass
@@ -67,14 +59,17 @@ class PixVerseHook(BaseHook):
     """
     Calls the useapi.net PixVerse speech API with the token of a ``pixverse`` connection.
 
-    Sync methods use ``requests``; the ``a``-prefixed twins use ``aiohttp`` for triggers. GETs are
-    retried per ``retry_policy``; a create is never sent twice once it may have reached the server.
+    Sync methods use ``requests`` and retry GETs per ``retry_policy`` (a create is never sent twice
+    once it may have reached the server). :meth:`apoll_speech` is the one async call: a single
+    look at a clip, for the trigger, whose wait decides what a failure means.
+
+    Every call is bounded: an answer may hold at most ``max_answer_bytes`` (8 MiB, compressed or
+    decoded) and must arrive whole within the connection's ``timeout``.
 
     :param pixverse_conn_id: The Airflow connection holding the API token (password) and,
         optionally, the API base URL (host) and ``email``/``timeout`` (extra).
     :param retry_policy: How failed calls are retried; the default suits the public API.
-    :param sleep: The blocking wait between retries (tests inject a fake clock).
-    :param async_sleep: The async wait between retries.
+    :param clock: What waits between retries and tells the time (tests use a fake one).
     """
 
     conn_name_attr = "pixverse_conn_id"
@@ -87,15 +82,13 @@ class PixVerseHook(BaseHook):
         pixverse_conn_id: str = default_conn_name,
         *,
         retry_policy: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Clock = SYSTEM_CLOCK,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.pixverse_conn_id = pixverse_conn_id
         self.retry_policy = retry_policy or RetryPolicy()
-        self.sleep = sleep
-        self.async_sleep = async_sleep
+        self.clock = clock
         self._async_settings: ApiSettings | None = None
         self._async_client: aiohttp.ClientSession | None = None
 
@@ -132,9 +125,11 @@ class PixVerseHook(BaseHook):
     def settings(self) -> ApiSettings:
         """The API base URL, token, default email and timeout of the connection."""
         conn = self.get_connection(self.pixverse_conn_id)
-        if conn.password:
-            mask_secret(conn.password)
-        return settings_from_connection(self.pixverse_conn_id, conn.host, conn.port, conn.password, conn.extra_dejson)
+        settings = settings_from_connection(
+            self.pixverse_conn_id, conn.host, conn.port, conn.password, conn.extra_dejson
+        )
+        mask_secret(settings.token)
+        return settings
 
     async def aget_settings(self) -> ApiSettings:
         """The connection's settings, read without blocking the event loop."""
@@ -144,25 +139,31 @@ class PixVerseHook(BaseHook):
                 get_async_extra_dejson,
             )
 
-            # Fetching the connection masks its password already, without a blocking call.
             conn = await get_async_connection(self.pixverse_conn_id, hook=self)
             extra = await get_async_extra_dejson(conn)
-            self._async_settings = settings_from_connection(
-                self.pixverse_conn_id, conn.host, conn.port, conn.password, extra
-            )
+            settings = settings_from_connection(self.pixverse_conn_id, conn.host, conn.port, conn.password, extra)
+            mask_secret(settings.token)
+            self._async_settings = settings
         return self._async_settings
 
     @cached_property
     def session(self) -> requests.Session:
         """The sync HTTP session for API calls (the token is added per request, not here)."""
-        return requests.Session()
+        session = requests.Session()
+        session.trust_env = False  # no .netrc credentials, no proxy settings that could see the token
+        return session
 
     # -- sync API --------------------------------------------------------------------------
 
     def get_speech(self, audio_id: str) -> SpeechClip:
-        """Retrieve one clip: its status while generating, the finished clip when done."""
+        """Retrieve one clip (retrying transient failures): its status, or the finished clip."""
         request = get_speech_request(audio_id)
         return SpeechClip.from_json(self._call(request), audio_id=request.audio_id)
+
+    def poll_speech(self, audio_id: str) -> SpeechClip:
+        """One look at a clip, with no retry: for waits that decide themselves what a failure means."""
+        request = get_speech_request(audio_id)
+        return SpeechClip.from_json(self._send(self.settings, request), audio_id=request.audio_id)
 
     def create_speech(self, text: str, voice_id: str, **settings: Any) -> str:
         """Start generating speech and return the new ``audio_id`` (sent once, never re-sent blindly).
@@ -172,8 +173,9 @@ class PixVerseHook(BaseHook):
             ``stability``, ``similarity_boost``, ``style``, ``use_speaker_boost``, ``reply_url``,
             ``reply_ref``, ``max_jobs``.
         """
-        request = self._create_request(self.settings, text, voice_id, settings)
-        return parse_created_audio_id(self._call(request))
+        if settings.get("email") is None and self.settings.email:
+            settings = {**settings, "email": self.settings.email}
+        return parse_created_audio_id(self._call(create_speech_request(text, voice_id, **settings)))
 
     def list_speech(self, *, email: str | None = None, max_items: int | None = None) -> list[SpeechClip]:
         """All clips of the account (newest first), following ``next_offset`` page by page."""
@@ -195,53 +197,61 @@ class PixVerseHook(BaseHook):
         """Check the token with a cheap authenticated call (the UI's Test button)."""
         try:
             self.list_models()
-        except (PixVerseError, PixVerseInvalidInputError) as error:
+        except PixVerseError as error:
             return False, str(error)
         return True, f"Connected to the PixVerse API at {self.settings.base_url}"
 
     @contextlib.contextmanager
-    def open_media(self, url: str, *, chunk_size: int = MEDIA_CHUNK_SIZE) -> Iterator[MediaStream]:
-        """Stream a clip's MP3 from its media URL, with no token and no Authorization header.
+    def open_media(
+        self, url: str, *, chunk_size: int = MEDIA_CHUNK_SIZE, expected_bytes: int | None = None
+    ) -> Iterator[MediaStream]:
+        """Stream a clip's MP3 from its media URL, with no token, no Authorization header, no credentials.
 
-        Only ``https`` URLs are fetched, unless the API itself is reached over ``http``
-        (a local sandbox).
+        Every hop (redirects are followed by hand, at most ``MAX_REDIRECTS``) must be ``https``
+        (or ``http`` when the API itself is, as a local sandbox is) and carry no user:password.
+        A hop that sends nothing for ``timeout`` seconds fails, and the whole download must end
+        within the limit :func:`media_deadline` gives for its ``Content-Length`` (else ``expected_bytes``).
         """
-        self._check_media_url(url)
+        api_scheme = self.settings.origin[0]
+        started = self.clock.time()
+        url = without_userinfo(url)
         with requests.Session() as media_session:
             media_session.trust_env = False  # no .netrc credentials either
-            try:
-                response = media_session.get(url, stream=True, timeout=self.settings.timeout)
-            except requests.RequestException as error:
-                raise PixVerseConnectionError(f"could not fetch the media URL {url}: {error}") from error
+            for _hop in range(MAX_REDIRECTS + 1):
+                check_media_url(url, api_scheme=api_scheme)
+                with _requests_failures(f"fetching the media URL {url}"):
+                    response = media_session.get(url, stream=True, timeout=self.settings.timeout, allow_redirects=False)
+                if not response.is_redirect:
+                    break
+                response.close()
+                url = _redirect_target(url, response.headers.get("location", ""))
+            else:
+                raise PixVerseResponseError(f"the media URL {url} redirected more than {MAX_REDIRECTS} times")
             with response:
                 if response.status_code != 200:
                     raise PixVerseConnectionError(f"the media URL {url} answered HTTP {response.status_code}")
                 length = response.headers.get("content-length")
+                content_length = int(length) if length and length.isdigit() else None
+                deadline = started + media_deadline(self.settings.timeout, content_length or expected_bytes)
                 yield MediaStream(
-                    url=response.url,
+                    url=url,
                     status_code=response.status_code,
                     content_type=response.headers.get("content-type", ""),
-                    content_length=int(length) if length and length.isdigit() else None,
-                    chunks=_media_chunks(response, url, chunk_size),
+                    content_length=content_length,
+                    chunks=self._read_chunks(response, f"the download from {url}", chunk_size, deadline),
                 )
-
-    def _check_media_url(self, url: str) -> None:
-        scheme = urlsplit(url).scheme
-        allowed = ("https", "http") if self.settings.origin[0] == "http" else ("https",)
-        if scheme not in allowed:
-            raise PixVerseInvalidInputError(
-                f"refusing to download {url!r}: only {' or '.join(allowed)} media URLs are fetched"
-            )
 
     def _call(self, request: ApiRequest) -> Any:
         settings = self.settings
-        for attempt in tenacity.Retrying(sleep=self.sleep, **self._retry_arguments(request)):
+        for attempt in tenacity.Retrying(sleep=self.clock.sleep, **self._retry_arguments(request)):
             with attempt:
                 return self._send(settings, request)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send(self, settings: ApiSettings, request: ApiRequest) -> Any:
-        try:
+        what = f"{request.method} {request.path}"
+        deadline = self.clock.time() + settings.timeout
+        with _requests_failures(what, audio_id=request.audio_id):
             response = self.session.request(
                 request.method,
                 request.url(settings),
@@ -249,47 +259,42 @@ class PixVerseHook(BaseHook):
                 headers=settings.headers(),
                 timeout=settings.timeout,
                 allow_redirects=False,
+                stream=True,
             )
-        except requests.RequestException as error:
-            raise PixVerseConnectionError(
-                f"{request.method} {request.path} failed: {type(error).__name__}",
-                audio_id=request.audio_id,
-                request_sent=not _never_sent(error),
-            ) from error
-        return parse_response(response.status_code, response.headers, response.content, audio_id=request.audio_id)
+        with response:
+            _refuse_announced(response.headers.get("content-length"), settings.max_answer_bytes, what)
+            body = bytearray()
+            for chunk in self._read_chunks(response, what, _ANSWER_CHUNK_SIZE, deadline, audio_id=request.audio_id):
+                body += chunk
+                _refuse_size(len(body), settings.max_answer_bytes, what)
+        return settings.parse(response.status_code, response.headers, bytes(body), audio_id=request.audio_id)
 
-    # -- async API (triggers) ------------------------------------------------------------
+    def _read_chunks(
+        self,
+        response: requests.Response,
+        what: str,
+        chunk_size: int,
+        deadline: float,
+        *,
+        audio_id: str | None = None,
+    ) -> Iterator[bytes]:
+        """The body as it arrives (decoded), failing once ``deadline`` passes, however slowly it drips."""
+        while True:
+            with _requests_failures(what, audio_id=audio_id):
+                chunk = response.raw.read1(chunk_size, decode_content=True)
+            if not chunk:
+                return
+            if self.clock.time() > deadline:
+                raise PixVerseConnectionError(f"{what} took longer than its time limit", audio_id=audio_id)
+            yield chunk
 
-    async def aget_speech(self, audio_id: str) -> SpeechClip:
-        """Async twin of :meth:`get_speech`."""
+    # -- async API (the trigger) -----------------------------------------------------------
+
+    async def apoll_speech(self, audio_id: str) -> SpeechClip:
+        """One look at a clip, with no retry: the trigger's poll. Its wait decides what a failure means."""
         request = get_speech_request(audio_id)
-        return SpeechClip.from_json(await self._acall(request), audio_id=request.audio_id)
-
-    async def acreate_speech(self, text: str, voice_id: str, **settings: Any) -> str:
-        """Async twin of :meth:`create_speech`."""
-        request = self._create_request(await self.aget_settings(), text, voice_id, settings)
-        return parse_created_audio_id(await self._acall(request))
-
-    async def alist_speech(self, *, email: str | None = None, max_items: int | None = None) -> list[SpeechClip]:
-        """Async twin of :meth:`list_speech`."""
-        listing = SpeechListing(email=email or (await self.aget_settings()).email, max_items=max_items)
-        while (request := listing.next_request()) is not None:
-            listing.add_page(await self._acall(request))
-        return listing.result()
-
-    async def alist_voices(self, *, model: str | None = None, language: str | None = None) -> list[dict[str, Any]]:
-        """Async twin of :meth:`list_voices`."""
-        return parse_voices(await self._acall(list_voices_request(model=model, language=language)))
-
-    async def alist_models(self, *, email: str | None = None) -> dict[str, Any]:
-        """Async twin of :meth:`list_models`."""
-        request = list_models_request(email=email or (await self.aget_settings()).email)
-        return require_dict(await self._acall(request), "the models list")
-
-    async def aget_speech_once(self, audio_id: str) -> SpeechClip:
-        """One GET of a clip with no retry, for callers that run their own retry loop (the trigger)."""
-        request = get_speech_request(audio_id)
-        return SpeechClip.from_json(await self._asend(await self.aget_settings(), request), audio_id=audio_id)
+        settings = await self.aget_settings()
+        return SpeechClip.from_json(await self._asend(settings, request), audio_id=request.audio_id)
 
     async def aclose(self) -> None:
         """Close the async HTTP session, if one was opened."""
@@ -297,47 +302,34 @@ class PixVerseHook(BaseHook):
         if client is not None:
             await client.close()
 
-    async def _acall(self, request: ApiRequest) -> Any:
-        settings = await self.aget_settings()
-        async for attempt in tenacity.AsyncRetrying(sleep=self.async_sleep, **self._retry_arguments(request)):
-            with attempt:
-                return await self._asend(settings, request)
-        raise AssertionError("unreachable")  # pragma: no cover
-
     async def _asend(self, settings: ApiSettings, request: ApiRequest) -> Any:
         if self._async_client is None:
-            # One session per hook (per trigger): its connection is kept alive between polls.
-            # The TLS context is built once per process: building one costs tens of ms.
+            # One session per hook, kept alive between polls. The TLS context is built once per
+            # process: building one costs tens of ms.
             self._async_client = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=shared_ssl_context(), limit=4, ttl_dns_cache=300),
                 trust_env=False,
             )
-        try:
-            async with self._async_client.request(
+        what = f"{request.method} {request.path}"
+        async with (
+            _aiohttp_failures(what, audio_id=request.audio_id),
+            self._async_client.request(
                 request.method,
                 URL(request.url(settings), encoded=True),  # the audio_id is sent exactly as given
                 data=_aiohttp_form(request.form),
                 headers=settings.headers(),
                 timeout=aiohttp.ClientTimeout(total=settings.timeout),
                 allow_redirects=False,
-            ) as response:
-                body = await response.read()
-        except (aiohttp.ClientError, TimeoutError) as error:
-            never_sent = isinstance(error, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))
-            raise PixVerseConnectionError(
-                f"{request.method} {request.path} failed: {type(error).__name__}",
-                audio_id=request.audio_id,
-                request_sent=not never_sent,
-            ) from error
-        return parse_response(response.status, response.headers, body, audio_id=request.audio_id)
+            ) as response,
+        ):
+            _refuse_announced(response.headers.get("content-length"), settings.max_answer_bytes, what)
+            body = bytearray()
+            async for chunk in response.content.iter_chunked(_ANSWER_CHUNK_SIZE):
+                body += chunk
+                _refuse_size(len(body), settings.max_answer_bytes, what)
+        return settings.parse(response.status, response.headers, bytes(body), audio_id=request.audio_id)
 
-    # -- shared by both paths --------------------------------------------------------------
-
-    @staticmethod
-    def _create_request(settings: ApiSettings, text: str, voice_id: str, options: dict[str, Any]) -> ApiRequest:
-        if options.get("email") is None and settings.email:
-            options = {**options, "email": settings.email}
-        return create_speech_request(text, voice_id, **options)
+    # -- retries of the sync calls ------------------------------------------------------------
 
     def _retry_arguments(self, request: ApiRequest) -> dict[str, Any]:
         policy = self.retry_policy
@@ -374,6 +366,64 @@ def _should_retry(policy: RetryPolicy, error: BaseException, *, idempotent: bool
     return policy.should_retry(error, idempotent=idempotent)
 
 
+# -- the transport seams: each transport's failures become PixVerseConnectionError here, and only here.
+
+
+@contextlib.contextmanager
+def _requests_failures(what: str, *, audio_id: str | None = None) -> Iterator[None]:
+    """Map a ``requests``/``urllib3`` failure to :class:`PixVerseConnectionError`."""
+    from urllib3.exceptions import HTTPError as Urllib3Error
+
+    try:
+        yield
+    except (requests.RequestException, Urllib3Error) as error:
+        raise PixVerseConnectionError(
+            f"{what} failed: {type(error).__name__}", audio_id=audio_id, request_sent=not _never_sent(error)
+        ) from error
+
+
+@contextlib.asynccontextmanager
+async def _aiohttp_failures(what: str, *, audio_id: str | None = None) -> AsyncIterator[None]:
+    """Map an ``aiohttp`` failure (or its timeout) to :class:`PixVerseConnectionError`."""
+    try:
+        yield
+    except (aiohttp.ClientError, TimeoutError) as error:
+        never_sent = isinstance(error, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))
+        raise PixVerseConnectionError(
+            f"{what} failed: {type(error).__name__}", audio_id=audio_id, request_sent=not never_sent
+        ) from error
+
+
+def _never_sent(error: BaseException) -> bool:
+    """Whether ``requests`` failed before the request could reach the server."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    if isinstance(error, requests.ConnectionError):
+        from urllib3.exceptions import NewConnectionError
+
+        reason = getattr(error.args[0], "reason", None) if error.args else None
+        return isinstance(reason, NewConnectionError)
+    return False
+
+
+def _refuse_announced(content_length: str | None, limit: int, what: str) -> None:
+    if content_length and content_length.isdigit():
+        _refuse_size(int(content_length), limit, what)
+
+
+def _refuse_size(size: int, limit: int, what: str) -> None:
+    if size > limit:
+        raise PixVerseResponseError(f"the answer to {what} is over the {limit}-byte limit of an API answer")
+
+
+def _redirect_target(url: str, location: str) -> str:
+    from urllib.parse import urljoin
+
+    if not location:
+        raise PixVerseResponseError(f"the media URL {url} redirected nowhere (no Location header)")
+    return urljoin(url, location)
+
+
 def _multipart(form: dict[str, str] | None) -> dict[str, tuple[None, str]] | None:
     """Form fields as multipart parts (no file name), the encoding the create endpoint takes."""
     return {key: (None, value) for key, value in form.items()} if form else None
@@ -387,25 +437,6 @@ def _aiohttp_form(form: dict[str, str] | None) -> Any:
     for key, value in form.items():
         data.add_field(key, value)
     return data
-
-
-def _never_sent(error: requests.RequestException) -> bool:
-    """Whether ``requests`` failed before the request could reach the server."""
-    if isinstance(error, requests.ConnectTimeout):
-        return True
-    if isinstance(error, requests.ConnectionError):
-        from urllib3.exceptions import NewConnectionError
-
-        reason = getattr(error.args[0], "reason", None) if error.args else None
-        return isinstance(reason, NewConnectionError)
-    return False
-
-
-def _media_chunks(response: requests.Response, url: str, chunk_size: int) -> Iterator[bytes]:
-    try:
-        yield from response.iter_content(chunk_size=chunk_size)
-    except requests.RequestException as error:
-        raise PixVerseConnectionError(f"the download from {url} broke off: {type(error).__name__}") from error
 
 
 @functools.cache

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
@@ -16,8 +14,12 @@ from airflow.providers.common.compat.sdk import (
     XCom,
 )
 
-from airflow_provider_pixverse._api.errors import PixVerseJobFailedError, PixVerseNotFoundError, PixVerseResponseError
-from airflow_provider_pixverse.triggers.events import clip_from_event
+from airflow_provider_pixverse._api.create import DEFAULT_MODEL
+from airflow_provider_pixverse._api.errors import PixVerseNotFoundError, PixVerseResponseError
+from airflow_provider_pixverse._api.intent import SEARCH_DEPTH, CreateIntent, find_intended, text_digest
+from airflow_provider_pixverse._api.media import check_media_url, without_userinfo
+from airflow_provider_pixverse._api.waiting import FinalClip, check_poll_interval, final_from_clip
+from airflow_provider_pixverse.waits import ClipWaitMixin
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -25,11 +27,11 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context, ObjectStoragePath, TaskInstanceKey
 
     from airflow_provider_pixverse._api.clip import SpeechClip
-    from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
 
 AUDIO_URL_XCOM_KEY = "pixverse_audio_url"
 SPEECH_XCOM_KEY = "pixverse_speech"
 AUDIO_ID_STATE_KEY = "pixverse_audio_id"
+INTENT_STATE_KEY = "pixverse_create_intent"
 DEFAULT_POLL_INTERVAL = 10.0
 DEFAULT_WAIT_TIMEOUT = 60 * 60.0
 DEFAULT_MAX_BYTES = 1024**3
@@ -46,8 +48,10 @@ class PixVerseAudioLink(BaseOperatorLink):
         return url if isinstance(url, str) else ""
 
 
-class _PixVerseClipOperator(BaseOperator):
-    """Base of the operators: waiting for a clip to be final, in the triggerer or from the worker."""
+class _PixVerseClipOperator(ClipWaitMixin):
+    """Base of the operators: the hook, and waiting for a clip (see :class:`ClipWaitMixin`)."""
+
+    timeout_error = AirflowTaskTimeout
 
     def __init__(
         self,
@@ -61,45 +65,25 @@ class _PixVerseClipOperator(BaseOperator):
         super().__init__(**kwargs)
         self.pixverse_conn_id = pixverse_conn_id
         self.deferrable = deferrable
-        self.poll_interval = poll_interval
+        self.poll_interval = check_poll_interval(poll_interval)
         self.wait_timeout = wait_timeout
 
-    @cached_property
-    def hook(self) -> PixVerseHook:
-        """The hook, created on first use (never while the DAG is parsed)."""
-        from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
+    def _wait(self, audio_id: str, resume_kwargs: dict[str, Any] | None = None) -> FinalClip:
+        return self.wait_for_clip(
+            audio_id, timeout=self.wait_timeout, poll_interval=self.poll_interval, resume_kwargs=resume_kwargs
+        )
 
-        return PixVerseHook(self.pixverse_conn_id)
+    def _start_link(self, context: Context) -> None:
+        """An empty "PixVerse audio" link until there is a checked URL: the link never looks up a missing XCom."""
+        context["ti"].xcom_push(key=AUDIO_URL_XCOM_KEY, value="")
 
-    def _wait_or_defer(self, audio_id: str, resume_kwargs: dict[str, Any] | None = None) -> SpeechClip:
-        """The clip once final; defers (raising ``TaskDeferred``) when deferrable and not final yet."""
-        deadline = time.time() + self.wait_timeout
-        clip = self.hook.get_speech(audio_id)
-        if clip.is_final:
-            return clip
-        if self.deferrable:
-            from airflow_provider_pixverse.triggers.pixverse import PixVerseSpeechTrigger
-
-            self.defer(
-                trigger=PixVerseSpeechTrigger(
-                    audio_id=audio_id,
-                    end_time=deadline,
-                    pixverse_conn_id=self.pixverse_conn_id,
-                    poll_interval=self.poll_interval,
-                ),
-                method_name="execute_complete",
-                kwargs=resume_kwargs,
-                timeout=timedelta(seconds=self.wait_timeout),
-            )
-        while not clip.is_final:
-            if time.time() >= deadline:
-                raise AirflowTaskTimeout(
-                    f"audio_id {audio_id!r}: still {clip.status_label} after {self.wait_timeout} s"
-                )
-            self.log.info("Clip %s is %s; checking again in %s s", audio_id, clip.status_label, self.poll_interval)
-            time.sleep(self.poll_interval)
-            clip = self.hook.get_speech(audio_id)
-        return clip
+    def _media_url(self, context: Context, clip: SpeechClip) -> str | None:
+        """The clip's media URL once it passed the media checks (and without credentials); it becomes the link."""
+        if not clip.url:
+            return None
+        url = check_media_url(without_userinfo(clip.url), api_scheme=self.hook.settings.origin[0])
+        context["ti"].xcom_push(key=AUDIO_URL_XCOM_KEY, value=url)
+        return url
 
 
 class PixVerseDownloadSpeechOperator(_PixVerseClipOperator):
@@ -151,49 +135,52 @@ class PixVerseDownloadSpeechOperator(_PixVerseClipOperator):
 
     def execute(self, context: Context) -> str:
         """Wait for the clip if needed, then download it."""
-        return self._download(context, self._wait_or_defer(self.audio_id))
+        self._start_link(context)
+        return self._download(context, self._wait(self.audio_id))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> str:
         """Resume after the trigger fired, then download."""
-        return self._download(context, clip_from_event(event, timeout_error=AirflowTaskTimeout))
+        return self._download(context, self.final_clip_from(event))
 
-    def _download(self, context: Context, clip: SpeechClip) -> str:
-        from airflow_provider_pixverse.storage import existing_size, object_uri, resolve_destination, write_download
+    def _download(self, context: Context, final: FinalClip) -> str:
+        from airflow_provider_pixverse.storage import object_uri, resolve_destination, write_download
 
-        if clip.is_failed:
-            raise PixVerseJobFailedError(audio_id=self.audio_id, fail_code=clip.fail_code, fail_reason=clip.fail_reason)
-        if not clip.is_completed or not clip.url:
-            raise PixVerseResponseError(
-                f"status {clip.status_label}: the clip is final but has no media URL", audio_id=self.audio_id
-            )
-        context["ti"].xcom_push(key=AUDIO_URL_XCOM_KEY, value=clip.url)
+        clip = final.raise_if_failed()
+        url = self._media_url(context, clip)
+        if url is None:
+            raise PixVerseResponseError("the clip is COMPLETED but has no media URL", audio_id=self.audio_id)
         target = resolve_destination(self.destination, clip, conn_id=self.storage_conn_id)
-        size = existing_size(target)
-        if size is not None and size == clip.file_size and not self.overwrite:
-            self.log.info("%s already holds this clip (%d bytes); keeping it", target, size)
-        else:
-            with self.hook.open_media(clip.url) as media:
-                written = write_download(
-                    media, target, file_size=clip.file_size, max_bytes=self.max_bytes, overwrite=self.overwrite
-                )
-            size = written.size
-            self.log.info("Wrote %d bytes of %s to %s", size, self.audio_id, target)
         uri = object_uri(target)
-        self._lineage = (target, clip.url)
-        if self.asset_alias is not None:
-            context["outlet_events"][AssetAlias(name=self.asset_alias)].add(
-                Asset(uri), extra={"audio_id": self.audio_id, "bytes": size, "duration": clip.duration}
+        self.log.info("Downloading %s (%s bytes announced) to %s", self.audio_id, clip.file_size or "no size", uri)
+        started = time.monotonic()
+        with self.hook.open_media(url, expected_bytes=clip.file_size or self.max_bytes) as media:
+            written = write_download(
+                media, target, file_size=clip.file_size, max_bytes=self.max_bytes, overwrite=self.overwrite
             )
-        context["ti"].xcom_push(
-            key=SPEECH_XCOM_KEY,
-            value={
-                "audio_id": self.audio_id,
-                "url": clip.url,
-                "duration": clip.duration,
-                "bytes": size,
-                "destination": uri,
-            },
-        )
+        seconds = max(time.monotonic() - started, 1e-6)
+        if written.written:
+            self.log.info(
+                "Wrote %d bytes of %s to %s in %.2f s (%.0f KiB/s)",
+                written.size,
+                self.audio_id,
+                uri,
+                seconds,
+                written.size / 1024 / seconds,
+            )
+        else:
+            self.log.info("%s already holds these %d bytes (same SHA-256); kept it", uri, written.size)
+        self._lineage = (target, url)
+        metadata: dict[str, Any] = {
+            "audio_id": self.audio_id,
+            "url": url,
+            "duration": clip.duration,
+            "bytes": written.size,
+            "sha256": written.sha256,
+            "destination": uri,
+        }
+        if self.asset_alias is not None:
+            context["outlet_events"][AssetAlias(name=self.asset_alias)].add(Asset(uri), extra=metadata)
+        context["ti"].xcom_push(key=SPEECH_XCOM_KEY, value=metadata)
         return uri
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
@@ -217,9 +204,11 @@ class PixVerseCreateSpeechOperator(_PixVerseClipOperator):
     """
     Create a speech clip and (by default) wait until it is final; returns the clip as a JSON dict.
 
-    A task retry never pays twice: the new ``audio_id`` is saved in the task state store
-    (Airflow 3.3+) before any wait, and a later try of the same task instance resumes that
-    clip, creating anew only if it FAILED or is gone.
+    A task retry never pays twice (Airflow 3.3+, through the task state store): the intent to
+    create is recorded before the request is sent and the new ``audio_id`` right after. A later
+    try of the same task instance resumes that clip, creating anew only if it ended other than
+    COMPLETED or is gone; when the answer of the create was lost, it finds the job the intent
+    made in the account's listing (see :mod:`airflow_provider_pixverse._api.intent`).
 
     :param text: The text to speak (templated).
     :param voice_id: A voice from ``list_voices()`` (templated).
@@ -289,36 +278,67 @@ class PixVerseCreateSpeechOperator(_PixVerseClipOperator):
 
     def execute(self, context: Context) -> Any:
         """Create (or resume the clip an earlier try created), then wait unless told not to."""
-        audio_id = self._resume(context) or self._create(context)
+        self._start_link(context)
+        store = self._state_store(context)
+        audio_id = self._resume(store) or self._create(store)
         if not self.wait_for_completion:
             return audio_id
-        return self._finish(context, self._wait_or_defer(audio_id, {"resubmits": 0}), resubmits=0)
+        return self._finish(context, self._wait(audio_id, {"resubmits": 0}), resubmits=0)
 
     def execute_complete(self, context: Context, event: dict[str, Any], resubmits: int = 0) -> dict[str, Any]:
         """Resume after the trigger fired."""
-        return self._finish(context, clip_from_event(event, timeout_error=AirflowTaskTimeout), resubmits=resubmits)
+        return self._finish(context, self.final_clip_from(event), resubmits=resubmits)
 
-    def _resume(self, context: Context) -> str | None:
-        """The ``audio_id`` an earlier try of this task instance created, if it is worth resuming."""
+    def _state_store(self, context: Context) -> Any:
         store = context.get("task_state_store")
         if store is None:
             self.log.warning("No task state store (it needs Airflow 3.3+): a retry of this task will create a new clip")
+        return store
+
+    def _resume(self, store: Any) -> str | None:
+        """The ``audio_id`` an earlier try of this task instance created, if it is worth resuming."""
+        if store is None:
             return None
         audio_id = store.get(AUDIO_ID_STATE_KEY)
         if not isinstance(audio_id, str):
-            return None
+            return self._find_intended(store)
         try:
             clip = self.hook.get_speech(audio_id)
         except PixVerseNotFoundError:
             self.log.warning("Clip %s from an earlier try is gone; creating a new one", audio_id)
             return None
-        if clip.is_failed:
-            self.log.warning("Clip %s from an earlier try FAILED (%s); creating a new one", audio_id, clip.fail_reason)
+        final = final_from_clip(clip)
+        if final is not None and not final.completed:
+            self.log.warning("Clip %s from an earlier try ended %s; creating a new one", audio_id, clip.status_label)
             return None
         self.log.info("Resuming clip %s created by an earlier try (%s)", audio_id, clip.status_label)
         return audio_id
 
-    def _create(self, context: Context) -> str:
+    def _find_intended(self, store: Any) -> str | None:
+        """The job of a create whose answer an earlier try never got (see :mod:`.._api.intent`)."""
+        intent = CreateIntent.from_json(store.get(INTENT_STATE_KEY))
+        if intent is None:
+            return None
+        clips = self.hook.list_speech(email=intent.email, max_items=SEARCH_DEPTH)
+        found = find_intended(intent, clips)
+        if found is None or found.audio_id is None:
+            self.log.info("An earlier try meant to create a clip, and the account shows none like it: creating")
+            return None
+        self.log.warning("An earlier try created %s but never got the answer; resuming it", found.audio_id)
+        store.set(AUDIO_ID_STATE_KEY, found.audio_id)
+        return found.audio_id
+
+    def _create(self, store: Any) -> str:
+        if store is not None:
+            intent = CreateIntent(
+                text_sha256=text_digest(self.text),
+                voice_id=self.voice_id,
+                model=self.model or DEFAULT_MODEL,
+                email=self.account_email or self.hook.settings.email,
+                recorded_at=self.hook.clock.time(),
+            )
+            store.set(INTENT_STATE_KEY, intent.to_json())
+            store.delete(AUDIO_ID_STATE_KEY)
         audio_id = self.hook.create_speech(
             self.text,
             self.voice_id,
@@ -328,25 +348,15 @@ class PixVerseCreateSpeechOperator(_PixVerseClipOperator):
             **self.settings,
         )
         self.log.info("Created clip %s", audio_id)
-        store = context.get("task_state_store")
         if store is not None:
             store.set(AUDIO_ID_STATE_KEY, audio_id)
         return audio_id
 
-    def _finish(self, context: Context, clip: SpeechClip, *, resubmits: int) -> dict[str, Any]:
-        while clip.is_failed and resubmits < self.resubmit_on_failure:
+    def _finish(self, context: Context, final: FinalClip, *, resubmits: int) -> dict[str, Any]:
+        while not final.completed and resubmits < self.resubmit_on_failure:
             resubmits += 1
-            self.log.warning(
-                "Clip %s FAILED (fail_code=%s, fail_reason=%s); re-submitting (%d of %d)",
-                clip.audio_id,
-                clip.fail_code,
-                clip.fail_reason,
-                resubmits,
-                self.resubmit_on_failure,
-            )
-            clip = self._wait_or_defer(self._create(context), {"resubmits": resubmits})
-        if clip.is_failed:
-            raise PixVerseJobFailedError(audio_id=clip.audio_id, fail_code=clip.fail_code, fail_reason=clip.fail_reason)
-        if clip.url:
-            context["ti"].xcom_push(key=AUDIO_URL_XCOM_KEY, value=clip.url)
+            self.log.warning("%s; re-submitting (%d of %d)", final.failure, resubmits, self.resubmit_on_failure)
+            final = self._wait(self._create(self._state_store(context)), {"resubmits": resubmits})
+        clip = final.raise_if_failed()
+        self._media_url(context, clip)
         return clip.to_json()

@@ -2,45 +2,43 @@
 
 from __future__ import annotations
 
-import time
-from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_pixverse._api.errors import PixVerseError, PixVerseJobFailedError
+from airflow_provider_pixverse._api.errors import PixVerseError
 from airflow_provider_pixverse._api.retry import is_transient
-from airflow_provider_pixverse.triggers.events import clip_from_event
+from airflow_provider_pixverse._api.waiting import FinalClip, check_poll_interval, final_from_clip
+from airflow_provider_pixverse.waits import ClipWaitMixin
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_pixverse._api.clip import SpeechClip
-    from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
 
 DEFAULT_POKE_INTERVAL = 10.0
 DEFAULT_TIMEOUT = 60 * 60.0
 
 
-class PixVerseSpeechSensor(BaseSensorOperator):
+class PixVerseSpeechSensor(ClipWaitMixin, BaseSensorOperator):
     """
     Wait until a speech clip's status is final and return the clip (a JSON dict) as XCom.
 
     By default it defers to :class:`PixVerseSpeechTrigger`, so no worker slot is held while it
     waits; ``deferrable=False`` with ``mode="poke"`` or ``mode="reschedule"`` polls from a worker.
+    Final and not COMPLETED (FAILED, or a final status this provider does not know) is never success.
 
     :param audio_id: The clip to wait for (templated).
-    :param pixverse_conn_id: The ``pixverse`` connection.
+    :param pixverse_conn_id: The ``pixverse`` connection (templated).
     :param deferrable: Wait in the triggerer (the default).
-    :param fail_on_failed_status: Fail the task when the clip ends FAILED (the default); when
-        False, return the FAILED clip so the DAG can branch on it.
+    :param fail_on_failed_status: Fail the task when the clip ends other than COMPLETED (the
+        default); when False, return that clip so the DAG can branch on it.
     """
 
-    template_fields: Sequence[str] = ("audio_id",)
+    template_fields: Sequence[str] = ("audio_id", "pixverse_conn_id")
     ui_color = "#e9d7fe"
+    timeout_error = AirflowSensorTimeout
 
     def __init__(
         self,
@@ -54,61 +52,40 @@ class PixVerseSpeechSensor(BaseSensorOperator):
         kwargs.setdefault("poke_interval", DEFAULT_POKE_INTERVAL)
         kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
         super().__init__(**kwargs)
+        check_poll_interval(self.poke_interval)
         self.audio_id = audio_id
         self.pixverse_conn_id = pixverse_conn_id
         self.deferrable = deferrable
         self.fail_on_failed_status = fail_on_failed_status
 
-    @cached_property
-    def hook(self) -> PixVerseHook:
-        """The hook, created on first use (never while the DAG is parsed)."""
-        from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
-
-        return PixVerseHook(self.pixverse_conn_id)
-
     def execute(self, context: Context) -> Any:
-        """Check once; if the clip is not final yet, defer (or poke, when not deferrable)."""
+        """Look once; if the clip is not final yet, defer (or poke, when not deferrable)."""
         if not self.deferrable:
             return super().execute(context)
-        checked = self.poke(context)
-        if checked:
-            return checked.xcom_value
-        from airflow_provider_pixverse.triggers.pixverse import PixVerseSpeechTrigger
-
-        self.defer(
-            trigger=PixVerseSpeechTrigger(
-                audio_id=self.audio_id,
-                end_time=time.time() + self.timeout,
-                pixverse_conn_id=self.pixverse_conn_id,
-                poll_interval=self.poke_interval,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
-        )
+        final = self.wait_for_clip(self.audio_id, timeout=self.timeout, poll_interval=self.poke_interval)
+        return self._result(final)
 
     def poke(self, context: Context) -> PokeReturnValue:
-        """One look at the clip: done when final; transient API errors mean "not yet"."""
+        """One look at the clip (no retries: the next poke is the retry); transient errors mean "not yet"."""
         try:
-            clip = self.hook.get_speech(self.audio_id)
+            clip = self.hook.poll_speech(self.audio_id)
         except PixVerseError as error:
-            if is_transient(error):
-                self.log.warning("Could not check %s this time: %s", self.audio_id, error)
-                return PokeReturnValue(is_done=False)
-            raise
-        if not clip.is_final:
-            if clip.audio_status_enum is None:
-                self.log.warning("Clip %s has unknown status %s; not final", self.audio_id, clip.status_label)
-            else:
-                self.log.info("Clip %s is %s", self.audio_id, clip.status_label)
+            if not is_transient(error):
+                raise
+            self.log.warning("Could not check %s this time: %s", self.audio_id, error)
             return PokeReturnValue(is_done=False)
-        return PokeReturnValue(is_done=True, xcom_value=self._final_result(clip))
+        final = final_from_clip(clip)
+        if final is None:
+            self.log.info("Clip %s is %s", self.audio_id, clip.status_label)
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=self._result(final))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: return the clip or raise what the event reports."""
-        return self._final_result(clip_from_event(event, timeout_error=AirflowSensorTimeout))
+        return self._result(self.final_clip_from(event))
 
-    def _final_result(self, clip: SpeechClip) -> dict[str, Any]:
-        if clip.is_failed and self.fail_on_failed_status:
-            raise PixVerseJobFailedError(audio_id=self.audio_id, fail_code=clip.fail_code, fail_reason=clip.fail_reason)
-        self.log.info("Clip %s is final: %s", self.audio_id, clip.status_label)
-        return clip.to_json()
+    def _result(self, final: FinalClip) -> dict[str, Any]:
+        if not final.completed and self.fail_on_failed_status:
+            raise final.failure
+        self.log.info("Clip %s is final: %s", self.audio_id, final.clip.status_label)
+        return final.clip.to_json()

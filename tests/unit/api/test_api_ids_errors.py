@@ -17,15 +17,29 @@ from airflow_provider_pixverse._api import (
     validate_audio_id,
 )
 from airflow_provider_pixverse._api.errors import error_for_status
-from airflow_provider_pixverse._api.ids import audio_number
+from airflow_provider_pixverse._api.ids import account_of, audio_number
 
 
 @pytest.mark.parametrize(
     "audio_id",
-    ["user:1234-pixverse:jane.doe+tts@example.com-speech:100001", "plain-id", "a.b", "x!$&'()*,;=~"],
+    [
+        "user:1234-pixverse:jane.doe+tts@example.com-speech:100001",
+        "user:u-1-pixverse:a.b@c.d-speech:x!$&'()*,;=~",
+    ],
 )
 def test_valid_ids_are_returned_unchanged(audio_id: str) -> None:
     assert validate_audio_id(audio_id) == audio_id
+
+
+@pytest.mark.parametrize("audio_id", [".", "models", "voices", "create", "plain-id", "a.b", "speech:1", "user:1"])
+def test_ids_that_are_not_clip_ids_are_refused(audio_id: str) -> None:
+    """Endpoint names and "." would reach another endpoint (the list, the models) and be read as a clip."""
+    with pytest.raises(PixVerseInvalidInputError, match="not a clip id"):
+        validate_audio_id(audio_id)
+
+
+def test_the_account_is_read_from_the_id() -> None:
+    assert account_of("user:1234-pixverse:jane.doe+tts@example.com-speech:100001") == "jane.doe+tts@example.com"
 
 
 @pytest.mark.parametrize(

@@ -19,4 +19,4 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def hook(pixverse_sandbox: PixVerseSandbox, clock: FakeClock) -> PixVerseHook:
-    return PixVerseHook(retry_policy=RetryPolicy(jitter=0.0), sleep=clock.sleep, async_sleep=clock.async_sleep)
+    return PixVerseHook(retry_policy=RetryPolicy(jitter=0.0), clock=clock)

@@ -136,7 +136,7 @@ def test_5xx_burst_backs_off_exponentially(
 
 
 def test_gives_up_after_max_attempts(pixverse_sandbox: PixVerseSandbox, clock: FakeClock) -> None:
-    hook = PixVerseHook(retry_policy=RetryPolicy(max_attempts=3), sleep=clock.sleep)
+    hook = PixVerseHook(retry_policy=RetryPolicy(max_attempts=3), clock=clock)
     pixverse_sandbox.add_fault("status", code=596, count=-1)
     with pytest.raises(PixVerseServerError, match="HTTP 596"):
         hook.list_voices()
@@ -192,7 +192,7 @@ def test_create_is_retried_when_no_connection_was_made(monkeypatch: pytest.Monke
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
     use_connection(monkeypatch, "pixverse_down", host=f"http://127.0.0.1:{port}", password="t")
-    hook = PixVerseHook("pixverse_down", retry_policy=RetryPolicy(max_attempts=3, jitter=0), sleep=clock.sleep)
+    hook = PixVerseHook("pixverse_down", retry_policy=RetryPolicy(max_attempts=3, jitter=0), clock=clock)
     with pytest.raises(PixVerseConnectionError) as info:
         hook.create_speech("Hello", "v")
     assert info.value.request_sent is False
@@ -236,7 +236,7 @@ def test_slow_answer_times_out(
     use_connection(
         monkeypatch, "pixverse_slow", host=pixverse_sandbox.url, password=pixverse_sandbox.token, extra={"timeout": 0.3}
     )
-    hook = PixVerseHook("pixverse_slow", retry_policy=RetryPolicy(max_attempts=2), sleep=clock.sleep)
+    hook = PixVerseHook("pixverse_slow", retry_policy=RetryPolicy(max_attempts=2), clock=clock)
     pixverse_sandbox.add_fault("delay", seconds=1.5, count=-1)
     with pytest.raises(PixVerseConnectionError, match="Timeout"):
         hook.list_models()

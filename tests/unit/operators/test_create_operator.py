@@ -16,7 +16,7 @@ VOICE = "minimax_english_radiant_girl"
 
 
 class MemoryStateStore:
-    """The task state store's get/set, kept in memory across tries of one test."""
+    """The task state store's get/set/delete, kept in memory across tries of one test."""
 
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
@@ -26,6 +26,9 @@ class MemoryStateStore:
 
     def set(self, key: str, value: Any) -> None:
         self.values[key] = value
+
+    def delete(self, key: str) -> None:
+        self.values.pop(key, None)
 
 
 def run(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,7 @@ def test_into_a_local_folder(pixverse_sandbox: PixVerseSandbox, tmp_path: Path) 
         "url": clip["url"],
         "duration": 4,
         "bytes": clip["file_size"],
+        "sha256": hashlib.sha256(written.read_bytes()).hexdigest(),
         "destination": uri,
     }
     assert ti.xcoms["pixverse_audio_url"] == clip["url"]
@@ -87,7 +89,7 @@ def test_into_s3(pixverse_sandbox: PixVerseSandbox, s3_bucket: Any, tmp_path: Pa
 def test_cut_mid_stream_leaves_nothing_in_s3(pixverse_sandbox: PixVerseSandbox, s3_bucket: Any) -> None:
     clip = completed(pixverse_sandbox, duration=60)
     pixverse_sandbox.add_fault("truncate", after_bytes=100_000, count=1)
-    with pytest.raises(PixVerseConnectionError, match="broke off|ended after"):
+    with pytest.raises(PixVerseConnectionError, match="failed: ProtocolError|ended after"):
         download(clip["audio_id"], f"s3://{s3_bucket.name}/speech/", storage_conn_id=S3_CONN_ID)
     assert list(s3_bucket.objects.all()) == []
 
@@ -99,7 +101,7 @@ def test_cut_mid_stream_leaves_nothing_in_s3(pixverse_sandbox: PixVerseSandbox, 
             "truncate",
             {"after_bytes": 50_000},
             (PixVerseConnectionError, PixVerseResponseError),
-            "broke off|ended after",
+            "failed: ProtocolError|ended after",
         ),
         ("wrong_length", {"delta": -1000}, PixVerseResponseError, "file_size"),
         ("media_html", {}, PixVerseResponseError, "text/html|no MP3"),
@@ -136,9 +138,10 @@ def test_overwrite_rules(pixverse_sandbox: PixVerseSandbox, tmp_path: Path) -> N
     clip = completed(pixverse_sandbox)
     destination = f"file://{tmp_path}/"
     download(clip["audio_id"], destination)
-    download(clip["audio_id"], destination)  # same object: kept, and not fetched again
-    assert len(media_requests(pixverse_sandbox)) == 1
     target = tmp_path / clip["name"]
+    first = target.stat()
+    download(clip["audio_id"], destination)  # the same bytes (same SHA-256): the object is kept as it is
+    assert (target.stat().st_ino, target.stat().st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
     target.write_bytes(b"something else")
     with pytest.raises(DestinationExistsError, match="overwrite=True"):
         download(clip["audio_id"], destination)
@@ -187,3 +190,17 @@ def test_media_redirect_to_another_host_carries_no_token(pixverse_sandbox: PixVe
     assert len(hops) == 2 and hops[0].host_header != hops[1].host_header
     for hop in hops:
         assert "authorization" not in {name.lower() for name in hop.headers}
+
+
+def test_a_different_file_of_the_same_size_is_not_taken_for_the_clip(
+    pixverse_sandbox: PixVerseSandbox, tmp_path: Path
+) -> None:
+    """Equal sizes are common (constant bitrate): identity is checked on the content."""
+    clip = completed(pixverse_sandbox)
+    target = tmp_path / clip["name"]
+    target.write_bytes(b"\xff\xfb" + bytes(clip["file_size"] - 2))
+    with pytest.raises(DestinationExistsError, match="other content"):
+        download(clip["audio_id"], f"file://{tmp_path}/")
+    assert target.read_bytes()[2:] == bytes(clip["file_size"] - 2)
+    assert len(media_requests(pixverse_sandbox)) == 1
+    assert files_in(tmp_path) == [clip["name"]]

@@ -13,6 +13,7 @@ from pixverse_testing import api_requests, run_dag
 from airflow_provider_pixverse._api import PixVerseAuthError, PixVerseJobFailedError, PixVerseNotFoundError
 from airflow_provider_pixverse.sensors.pixverse import PixVerseSpeechSensor
 from airflow_provider_pixverse.triggers.pixverse import PixVerseSpeechTrigger
+from airflow_provider_pixverse.waits import DEFERRAL_GRACE_SECONDS
 
 if TYPE_CHECKING:
     from airflow_provider_pixverse.sandbox import PixVerseSandbox
@@ -51,7 +52,8 @@ def test_defers_with_the_timeout_and_no_secret(pixverse_sandbox: PixVerseSandbox
         task.execute({})
     trigger = deferred.value.trigger
     assert isinstance(trigger, PixVerseSpeechTrigger)
-    assert deferred.value.timeout == timedelta(seconds=120)
+    # Airflow's own limit lies a grace period past the trigger's deadline, which fires first.
+    assert timedelta(seconds=120) < deferred.value.timeout <= timedelta(seconds=120 + DEFERRAL_GRACE_SECONDS)
     assert deferred.value.method_name == "execute_complete"
     _, kwargs = trigger.serialize()
     assert kwargs["audio_id"] == audio_id and kwargs["poll_interval"] == 3
@@ -89,10 +91,10 @@ def test_permanent_error_fails_the_poke(pixverse_sandbox: PixVerseSandbox) -> No
 def test_transient_error_is_not_yet(pixverse_sandbox: PixVerseSandbox) -> None:
     audio_id = pixverse_sandbox.add_clip(text="Hi", voice_id=VOICE, status="COMPLETED")["audio_id"]
     task = sensor(audio_id=audio_id)
-    task.hook.sleep = lambda seconds: None
-    pixverse_sandbox.add_fault("status", code=503, count=5)
+    pixverse_sandbox.add_fault("status", code=503, count=1)
     assert not task.poke({})
     assert task.poke({})
+    assert len(api_requests(pixverse_sandbox)) == 2  # a poke looks once: the next poke is the retry
 
 
 def event(status: str, **extra: Any) -> dict[str, Any]:
@@ -125,3 +127,46 @@ def test_resume_after_error_raises_the_same_error_class() -> None:
 
 def test_audio_id_is_templated() -> None:
     assert "audio_id" in PixVerseSpeechSensor.template_fields
+
+
+def final_but_unknown(sandbox: PixVerseSandbox) -> str:
+    """A clip whose answers say final with a status that is neither COMPLETED nor FAILED."""
+    audio_id = sandbox.add_clip(text="Hi", voice_id=VOICE, status="COMPLETED")["audio_id"]
+    body = {"audio_id": audio_id, "audio_status": 42, "audio_status_name": "ARCHIVED", "audio_status_final": True}
+    sandbox.add_fault("status", code=200, body=body, count=-1)
+    return audio_id
+
+
+@pytest.mark.parametrize("deferrable", [True, False])
+def test_final_and_not_completed_is_never_success(pixverse_sandbox: PixVerseSandbox, deferrable: bool) -> None:
+    task = sensor(audio_id=final_but_unknown(pixverse_sandbox), deferrable=deferrable)
+    with pytest.raises(PixVerseJobFailedError, match="ARCHIVED"):
+        task.execute({}) if deferrable else task.poke({})
+
+
+def test_final_and_not_completed_from_the_trigger_is_never_success() -> None:
+    clip = {"audio_id": "a-1", "audio_status": 42, "audio_status_final": True}
+    with pytest.raises(PixVerseJobFailedError, match="42"):
+        sensor(audio_id="a-1").execute_complete({}, event("failed", clip=clip))
+
+
+def test_retries_before_deferring_spend_from_the_timeout(pixverse_sandbox: PixVerseSandbox) -> None:
+    """Facing 429s, the sensor defers at once (one look) with the deadline its timeout gives."""
+    audio_id = pixverse_sandbox.add_clip(text="Hi", voice_id=VOICE, status="COMPLETED")["audio_id"]
+    pixverse_sandbox.add_fault("status", code=429, retry_after="5", count=-1)
+    before = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor(audio_id=audio_id, timeout=3).execute({})
+    assert time.time() - before < 2
+    assert deferred.value.trigger.serialize()[1]["end_time"] <= before + 3 + 0.5
+    assert len(api_requests(pixverse_sandbox)) == 1
+
+
+def test_connection_id_is_templated(airflow_db: Path) -> None:
+    from airflow.providers.common.compat.sdk import DAG
+
+    with DAG("templated_sensor", schedule=None) as dag:
+        task = sensor(audio_id="{{ params.id }}", pixverse_conn_id="{{ params.conn }}")
+    task.render_template_fields({"params": {"id": "user:1-pixverse:a@b.c-speech:1", "conn": "pixverse_two"}})
+    assert (task.audio_id, task.pixverse_conn_id) == ("user:1-pixverse:a@b.c-speech:1", "pixverse_two")
+    assert dag.task_dict["wait"] is task
