@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 
 from airflow_provider_pixverse.sandbox import mp3
 from airflow_provider_pixverse.sandbox.catalog import models_json, voices_json
+from airflow_provider_pixverse.sandbox.credits import NotEnoughCredits
 from airflow_provider_pixverse.sandbox.forms import parse_fields
 from airflow_provider_pixverse.sandbox.responses import Response, error_response, json_response
 from airflow_provider_pixverse.sandbox.state import ClipNotFound, SandboxState
@@ -23,6 +24,9 @@ SPEECH = API_PREFIX + "/speech"
 MEDIA_PREFIX = "/media/pixverse/audio/speech/"
 _MEDIA = re.compile(r"/media/pixverse/audio/speech/(\d+)\.mp3")
 _BAD_ID = re.compile(r"[%/?#\\\s\x00-\x1f\x7f]")
+LIST_LIMIT = 50  # documented default
+LIST_MAX_LIMIT = 100  # the real maximum is unconfirmed: a larger limit is cut down to this
+ENDPOINTS = ("create", "get", "list", "voices", "models", "media", "control", "other")
 
 
 @dataclass(frozen=True)
@@ -51,18 +55,36 @@ def authorized(request: Request, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
-def _int_query(request: Request, name: str, default: int, low: int, high: int) -> int:
+def _int_query(request: Request, name: str, default: int, low: int) -> int:
     value = request.query(name)
     if value is None or value == "":
         return default
-    if not value.isdigit() or not low <= int(value) <= high:
-        raise ValidationError(f"Parameter {name} ({value}) must be an integer between {low} and {high}")
+    if not value.isdigit() or int(value) < low:
+        raise ValidationError(f"Parameter {name} ({value}) must be an integer of at least {low}")
     return int(value)
+
+
+def endpoint(method: str, raw_path: str) -> str:
+    """Which endpoint a request is for: one of :data:`ENDPOINTS`, by path (and method for create)."""
+    path = raw_path.split("?", 1)[0]
+    if path.startswith(MEDIA_PREFIX):
+        return "media"
+    if path.startswith("/_sandbox/") or path == "/_sandbox":
+        return "control"
+    if path in (SPEECH, SPEECH + "/"):
+        return "list"
+    if path == SPEECH + "/create":
+        return "create" if method == "POST" else "other"
+    if path in (SPEECH + "/voices", SPEECH + "/models"):
+        return path.rsplit("/", 1)[1]
+    if path.startswith(SPEECH + "/"):
+        return "get"
+    return "other"
 
 
 def _create(request: Request, state: SandboxState) -> Response:
     fields = parse_fields(request.body, request.headers.get("Content-Type"))
-    clip = state.create(validate_create(fields))
+    clip = state.create(validate_create(fields), charge=True)
     return json_response(200, state.clip_json(clip))
 
 
@@ -86,8 +108,8 @@ def _route(request: Request, state: SandboxState) -> Response:
     if method != "GET":
         return error_response(405, "Method not allowed", with_code=True)
     if path in (SPEECH, SPEECH + "/"):
-        limit = _int_query(request, "limit", 50, 1, 1000)
-        offset = _int_query(request, "offset", 0, 0, 10**9)
+        limit = min(_int_query(request, "limit", LIST_LIMIT, 1), LIST_MAX_LIMIT)
+        offset = _int_query(request, "offset", 0, 0)
         return json_response(200, state.listing(request.query("email"), limit, offset))
     if path == SPEECH + "/voices":
         return json_response(200, voices_json(request.query("model"), request.query("language")))
@@ -106,6 +128,8 @@ def handle_api(request: Request, state: SandboxState, token: str) -> Response:
         return _route(request, state)
     except ValidationError as exc:
         return error_response(400, str(exc))
+    except NotEnoughCredits as exc:
+        return error_response(412, str(exc))
 
 
 def handle_media(request: Request, state: SandboxState, chunk_size: int = 65536) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,13 @@ ELEVENLABS = "elevenlabs"
 
 _MINIMAX_LANGUAGES = ("en", "zh", "ja", "ko", "es", "fr", "de", "pt", "it", "ru", "ar", "hi")
 _ELEVEN_LANGUAGES = ("en", "es", "fr", "de", "it", "pt", "pl", "hi", "ja", "ko", "zh", "nl", "sv", "tr")
+EMOTIONS = ("auto", "happy", "sad", "angry", "fearful", "disgusted", "surprised", "neutral", "calm")
+UNIT_CHARACTERS = 50  # billing unit: characters, rounded up to whole units
+
+
+def plain_number(value: float) -> float:
+    """``value`` as an int when it is whole (JSON shows 1, not 1.0)."""
+    return int(value) if float(value).is_integer() else value
 
 
 @dataclass(frozen=True)
@@ -21,27 +29,41 @@ class SpeechModel:
     display_name: str
     provider: str
     max_characters: int
-    credits_per_1000: int
+    unit_credits: float
     language_codes: tuple[str, ...]
+
+    def credits_for(self, text: str) -> float:
+        """What a create of ``text`` costs: whole units of 50 characters, rounded up."""
+        return plain_number(math.ceil(len(text) / UNIT_CHARACTERS) * self.unit_credits)
 
     def to_json(self) -> dict[str, Any]:
         """The model as GET speech/models lists it."""
-        return {
+        body: dict[str, Any] = {
             "model": self.model,
             "display_name": self.display_name,
+            "provider": self.provider,
             "max_characters": self.max_characters,
             "supported_language_codes": list(self.language_codes),
+            "credit_formula": {
+                "unit_characters": UNIT_CHARACTERS,
+                "unit_credits": plain_number(self.unit_credits),
+                "round_up": True,
+            },
         }
+        if self.provider == MINIMAX:
+            body["emotions"] = list(EMOTIONS)
+        return body
 
 
 MODELS: dict[str, SpeechModel] = {
     m.model: m
     for m in (
-        SpeechModel("speech-2.8-hd", "Speech 2.8 HD", MINIMAX, 10_000, 20, _MINIMAX_LANGUAGES),
-        SpeechModel("speech-2.8-turbo", "Speech 2.8 Turbo", MINIMAX, 10_000, 10, _MINIMAX_LANGUAGES),
-        SpeechModel("eleven-multilingual-v2", "Eleven Multilingual v2", ELEVENLABS, 10_000, 20, _ELEVEN_LANGUAGES),
-        SpeechModel("eleven-v3", "Eleven v3", ELEVENLABS, 5_000, 20, _ELEVEN_LANGUAGES),
-        SpeechModel("eleven-turbo-v2.5", "Eleven Turbo v2.5", ELEVENLABS, 40_000, 10, _ELEVEN_LANGUAGES),
+        # 20 credits per 1,000 characters (1 a unit of 50) for HD, multilingual and v3; 10 for turbo.
+        SpeechModel("speech-2.8-hd", "Speech 2.8 HD", MINIMAX, 10_000, 1, _MINIMAX_LANGUAGES),
+        SpeechModel("speech-2.8-turbo", "Speech 2.8 Turbo", MINIMAX, 10_000, 0.5, _MINIMAX_LANGUAGES),
+        SpeechModel("eleven-multilingual-v2", "Eleven Multilingual v2", ELEVENLABS, 10_000, 1, _ELEVEN_LANGUAGES),
+        SpeechModel("eleven-v3", "Eleven v3", ELEVENLABS, 5_000, 1, _ELEVEN_LANGUAGES),
+        SpeechModel("eleven-turbo-v2.5", "Eleven Turbo v2.5", ELEVENLABS, 40_000, 0.5, _ELEVEN_LANGUAGES),
     )
 }
 
@@ -71,6 +93,11 @@ class Voice:
     languages: tuple[str, ...]
     provider: str
 
+    @property
+    def compatible_models(self) -> list[str]:
+        """The models that speak with this voice: those of its provider."""
+        return _models_of(self.provider)
+
     def to_json(self) -> dict[str, Any]:
         """The voice as GET speech/voices lists it."""
         return {
@@ -81,7 +108,7 @@ class Voice:
             "accent": self.accent,
             "languages": list(self.languages),
             "preview_url": f"https://media.pixverse.ai/pixverse/audio/voice/{self.voice_id}.mp3",
-            "compatible_models": _models_of(self.provider),
+            "compatible_models": self.compatible_models,
         }
 
 
@@ -97,18 +124,14 @@ VOICES: tuple[Voice, ...] = (
 _VOICE_BY_ID = {v.voice_id: v for v in VOICES}
 
 
-def voice_name(voice_id: str) -> str:
-    """Display name of a voice, or a readable name made from an unknown id."""
-    voice = _VOICE_BY_ID.get(voice_id)
-    if voice is not None:
-        return voice.display_name
-    return voice_id.rsplit("_", 1)[-1].replace("-", " ").title() or voice_id
+def find_voice(voice_id: str) -> Voice | None:
+    """The voice with this id, or None."""
+    return _VOICE_BY_ID.get(voice_id)
 
 
-def voice_language(voice_id: str) -> str:
-    """The first language of a voice ("en" for unknown voices)."""
-    voice = _VOICE_BY_ID.get(voice_id)
-    return voice.languages[0] if voice is not None else "en"
+def first_voice(model: str) -> Voice:
+    """The first voice of the catalog that ``model`` can speak with."""
+    return next(v for v in VOICES if v.provider == MODELS[model].provider)
 
 
 def voices_json(model: str | None = None, language: str | None = None) -> dict[str, Any]:

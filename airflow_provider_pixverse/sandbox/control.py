@@ -8,6 +8,7 @@ from urllib.parse import unquote
 
 from airflow_provider_pixverse.sandbox.responses import Response, json_response
 from airflow_provider_pixverse.sandbox.state import ClipNotFound
+from airflow_provider_pixverse.sandbox.validation import DEFAULT_EMAIL
 
 if TYPE_CHECKING:
     from airflow_provider_pixverse.sandbox.api import Request
@@ -84,6 +85,19 @@ def _route(request: Request, sandbox: PixVerseSandbox) -> Response:
         return json_response(200, [])
     if path == "/stats" and method == "GET":
         return json_response(200, sandbox.stats())
+    if path == "/request_counts" and method == "GET":
+        return json_response(200, sandbox.request_counts())
+    if path == "/request_counts" and method == "DELETE":
+        sandbox.reset_request_counts()
+        return json_response(200, sandbox.request_counts())
+    if path == "/credits" and method == "POST":
+        data = _body(request)
+        email = str(data.get("email") or DEFAULT_EMAIL)
+        sandbox.set_credits(data.get("credits"), email=email)
+        return json_response(200, {"email": email, "credits": sandbox.credits_left(email)})
+    if path == "/credits" and method == "GET":
+        email = request.query("email") or DEFAULT_EMAIL
+        return json_response(200, {"email": email, "credits": sandbox.credits_left(email)})
     return json_response(404, {"error": f"no control endpoint {method} {request.path}"})
 
 

@@ -43,6 +43,7 @@ class RecordedRequest:
     host_header: str | None
     status: int | None = None
     at: float = field(default_factory=time.time)
+    endpoint: str = "other"
 
     def to_json(self) -> dict[str, Any]:
         """The request as GET /_sandbox/requests lists it."""
@@ -52,6 +53,7 @@ class RecordedRequest:
             "headers": dict(self.headers),
             "body": self.body.decode("utf-8", "replace"),
             "kind": self.kind,
+            "endpoint": self.endpoint,
             "host_header": self.host_header,
             "status": self.status,
             "at": self.at,
@@ -65,6 +67,7 @@ class RequestLog:
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._counts: Counter[str] = Counter()
+        self._endpoints: Counter[str] = Counter()
         self._media_bytes = 0
 
     def add(self, request: RecordedRequest) -> None:
@@ -72,6 +75,7 @@ class RequestLog:
         with self._lock:
             self._requests.append(request)
             self._counts[request.kind] += 1
+            self._endpoints[request.endpoint] += 1
 
     def add_media_bytes(self, count: int) -> None:
         """Count bytes of media sent."""
@@ -93,3 +97,13 @@ class RequestLog:
         with self._lock:
             counts = {kind: self._counts.get(kind, 0) for kind in ("api", "media", "control")}
             return counts | {"total": sum(self._counts.values()), "media_bytes": self._media_bytes}
+
+    def endpoint_counts(self, endpoints: tuple[str, ...]) -> dict[str, int]:
+        """Requests counted by endpoint since the start (every one of ``endpoints``, zeros too)."""
+        with self._lock:
+            return {name: self._endpoints.get(name, 0) for name in endpoints}
+
+    def reset_endpoint_counts(self) -> None:
+        """Start the endpoint counts from zero."""
+        with self._lock:
+            self._endpoints.clear()

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_pixverse.sandbox import injection
-from airflow_provider_pixverse.sandbox.api import API_PREFIX, MEDIA_PREFIX, Request, handle_api, handle_media
+from airflow_provider_pixverse.sandbox.api import API_PREFIX, MEDIA_PREFIX, Request, endpoint, handle_api, handle_media
 from airflow_provider_pixverse.sandbox.control import CONTROL_PREFIX, handle_control
 from airflow_provider_pixverse.sandbox.records import Headers, RecordedRequest
 from airflow_provider_pixverse.sandbox.responses import Response, error_response, reason
@@ -116,7 +116,15 @@ class SandboxHandler(BaseHTTPRequestHandler):
         body = self._read_body()
         headers = Headers(self.headers.items())
         kind = request_kind(self.path)
-        record = RecordedRequest(self.command, self.path, headers, body, kind, self.headers.get("Host"))
+        record = RecordedRequest(
+            self.command,
+            self.path,
+            headers,
+            body,
+            kind,
+            self.headers.get("Host"),
+            endpoint=endpoint(self.command, self.path),
+        )
         sandbox.log.add(record)
         request = Request(self.command, self.path, headers, body)
         response = self._answer(request, kind)

@@ -7,6 +7,8 @@ import secrets
 import threading
 from typing import Any
 
+from airflow_provider_pixverse.sandbox.api import ENDPOINTS
+from airflow_provider_pixverse.sandbox.catalog import DEFAULT_MODEL, MODELS, first_voice
 from airflow_provider_pixverse.sandbox.faults import FaultBook, make_fault
 from airflow_provider_pixverse.sandbox.records import RecordedRequest, RequestLog
 from airflow_provider_pixverse.sandbox.server import SandboxServer
@@ -116,13 +118,35 @@ class PixVerseSandbox:
         """Request counts by kind (api, media, control) and media bytes sent."""
         return self.log.stats()
 
+    def request_counts(self) -> dict[str, int]:
+        """Requests received by endpoint: create, get (by id), list, voices, models, media, control, other.
+
+        Every request counts, whatever it was answered (faults included); the counts survive
+        :meth:`clear_requests` and start again from zero after :meth:`reset_request_counts`.
+        """
+        return self.log.endpoint_counts(ENDPOINTS)
+
+    def reset_request_counts(self) -> None:
+        """Start the counts of :meth:`request_counts` from zero."""
+        self.log.reset_endpoint_counts()
+
+    # credits
+
+    def set_credits(self, credits: float | None, *, email: str = DEFAULT_EMAIL) -> None:
+        """Give the account this many credits: a create costing more is refused with 412. None: unlimited."""
+        self.state.credits.give(email, credits)
+
+    def credits_left(self, email: str = DEFAULT_EMAIL) -> float | None:
+        """The account's credits left (None: unlimited, the default)."""
+        return self.state.credits.left(email)
+
     # clips
 
     def add_clip(
         self,
         text: str = "May the Force be with you.",
-        voice_id: str = "minimax_english_radiant_girl",
-        model: str = "speech-2.8-hd",
+        voice_id: str | None = None,
+        model: str = DEFAULT_MODEL,
         email: str = DEFAULT_EMAIL,
         duration: float = 3,
         status: str | int | None = None,
@@ -130,12 +154,15 @@ class PixVerseSandbox:
         ready_after: float | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
-        """Seed a clip directly; returns its JSON as GET would answer it.
+        """Seed a clip directly (no credits are charged); returns its JSON as GET would answer it.
 
-        Extra ``fields`` are create fields (``language_code``, ``speed``...) plus
-        ``fail_code`` and ``fail_reason``.
+        ``voice_id`` defaults to the model's first voice. Extra ``fields`` are create fields
+        (``language_code``, ``speed``...) plus ``fail_code`` and ``fail_reason``. The audio lasts
+        ``duration`` seconds unless ``size_bytes`` sets the file's length.
         """
         fail_code, fail_reason = fields.pop("fail_code", None), fields.pop("fail_reason", None)
+        if voice_id is None and model in MODELS:
+            voice_id = first_voice(model).voice_id
         request = validate_create({"text": text, "voice_id": voice_id, "model": model, "email": email, **fields})
         clip = self.state.create(
             request,

@@ -1,136 +1,22 @@
-"""The sandbox's clips and their clock. No I/O: the server asks, this answers."""
+"""The sandbox's clips, their clock and the accounts' credits. No I/O: the server asks, this answers."""
 
 from __future__ import annotations
 
-import math
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_pixverse.sandbox import mp3
-from airflow_provider_pixverse.sandbox.catalog import MODELS, voice_language, voice_name
-from airflow_provider_pixverse.sandbox.validation import DEFAULT_EMAIL, CreateRequest
+from airflow_provider_pixverse.sandbox.catalog import MODELS
+from airflow_provider_pixverse.sandbox.clips import COMPLETED, FAILED, Clip, speech_seconds, status_code
+from airflow_provider_pixverse.sandbox.credits import CreditBook
+from airflow_provider_pixverse.sandbox.validation import DEFAULT_EMAIL, CreateRequest, ValidationError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-USER_ID = 1234
 FIRST_NUMBER = 100_000
 FIRST_ASSET_ID = 11_223_344
-COMPLETED, QUEUED, FAILED, GENERATING = 1, 5, 8, 10
-_STATUSES = {
-    COMPLETED: ("COMPLETED", "finish", True),
-    QUEUED: ("QUEUED", "queued", False),
-    FAILED: ("FAILED", "failed", True),
-    GENERATING: ("GENERATING", "generating", False),
-}
-_BY_NAME = {name: code for code, (name, _, _) in _STATUSES.items()}
-DEFAULT_FAIL_CODE = "500054"
-DEFAULT_FAIL_REASON = "Speech generation failed on the provider, please try again"
-
-
-def status_code(status: str | int) -> int:
-    """The audio_status for a name such as "COMPLETED" or a number (unknown numbers pass)."""
-    if isinstance(status, int):
-        return status
-    if status.upper() in _BY_NAME:
-        return _BY_NAME[status.upper()]
-    if status.lstrip("-").isdigit():
-        return int(status)
-    raise ValueError(f"unknown status {status!r}; known: {', '.join(_BY_NAME)}")
-
-
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass
-class Clip:
-    """One speech clip and its timeline."""
-
-    number: int
-    asset_id: int
-    email: str
-    text: str
-    voice_id: str
-    model: str
-    language_code: str | None
-    created_wall: float
-    created_mono: float
-    queued_seconds: float
-    generating_seconds: float
-    end_status: int = COMPLETED
-    fixed: bool = False
-    fail_code: str | None = None
-    fail_reason: str | None = None
-    layout: mp3.Mp3Layout = field(default_factory=lambda: mp3.layout_for_duration(3))
-    duration: float = 3
-    settings: dict[str, Any] = field(default_factory=dict)
-    polls_left: int | None = None
-
-    @property
-    def audio_id(self) -> str:
-        """The id as the API spells it."""
-        return f"user:{USER_ID}-pixverse:{self.email}-speech:{self.number}"
-
-    @property
-    def credits(self) -> int:
-        """Cost in credits: per character, by model."""
-        return max(1, math.ceil(len(self.text) * MODELS[self.model].credits_per_1000 / 1000))
-
-    def status_at(self, now: float) -> tuple[int, float]:
-        """audio_status at monotonic time ``now`` and the seconds after creation it began."""
-        if self.fixed:
-            return self.end_status, 0.0
-        elapsed = now - self.created_mono
-        ready = self.queued_seconds + self.generating_seconds
-        if elapsed >= ready:
-            return self.end_status, ready
-        if elapsed >= self.queued_seconds:
-            return GENERATING, self.queued_seconds
-        return QUEUED, 0.0
-
-    def to_json(self, now: float, media_base: str) -> dict[str, Any]:
-        """The clip as GET speech/{audio_id} answers it at monotonic time ``now``."""
-        code, since = self.status_at(now)
-        name, status, final = _STATUSES.get(code, (f"STATUS_{code}", "unknown", False))
-        body: dict[str, Any] = {
-            "audio_id": self.audio_id,
-            "asset_id": self.asset_id,
-            "audio_status": code,
-            "status": status,
-            "create_mode": "voice",
-            "provider": MODELS[self.model].provider,
-            "model": self.model,
-            "voice_id": self.voice_id,
-            "voice_name": voice_name(self.voice_id),
-            "language_code": self.language_code or voice_language(self.voice_id),
-            "prompt": self.text,
-            "credits": self.credits,
-            "created_at": _iso(self.created_wall),
-            "updated_at": _iso(self.created_wall + since),
-        }
-        if code == COMPLETED:
-            path = f"pixverse/audio/speech/{self.asset_id}.mp3"
-            body |= {
-                "path": path,
-                "url": f"{media_base}/media/{path}",
-                "name": f"PixVerse_Speech_{self.asset_id}.mp3",
-                "duration": self.duration,
-                "file_size": self.layout.size,
-                "format": "mp3",
-                "sample_rate": mp3.SAMPLE_RATE,
-                "bitrate": mp3.BITRATE,
-                "channel": mp3.CHANNELS,
-            }
-        elif code == FAILED:
-            body["fail_code"] = self.fail_code or DEFAULT_FAIL_CODE
-            body["fail_reason"] = self.fail_reason or DEFAULT_FAIL_REASON
-        body["audio_status_name"] = name
-        body["audio_status_final"] = final
-        return body
 
 
 class ClipNotFound(KeyError):
@@ -138,7 +24,7 @@ class ClipNotFound(KeyError):
 
 
 class SandboxState:
-    """Every clip, the clock settings and the pending job failures. Thread-safe."""
+    """Every clip, the clock settings, the pending job failures and the credits. Thread-safe."""
 
     def __init__(
         self,
@@ -150,6 +36,7 @@ class SandboxState:
         self.queued_seconds = queued_seconds
         self.generating_seconds = generating_seconds
         self.media_base = "http://127.0.0.1"
+        self.credits = CreditBook()
         self._clock = clock
         self._wall = wall_clock
         self._lock = threading.RLock()
@@ -182,14 +69,22 @@ class SandboxState:
         ready_after: float | None = None,
         fail_code: str | None = None,
         fail_reason: str | None = None,
+        charge: bool = False,
     ) -> Clip:
-        """Record a new clip; without ``status`` or ``ready_after`` it follows the clock."""
-        if duration is None and size_bytes is None:
-            duration = max(1, round(len(request.text) / 15))
-        layout = mp3.mp3_layout(duration, size_bytes)
+        """Record a new clip; without ``status`` or ``ready_after`` it follows the clock.
+
+        Its audio lasts ``duration`` seconds, or is ``size_bytes`` long, or else follows the text.
+        With ``charge``, the account pays the clip's credits first (:class:`NotEnoughCredits` if it cannot).
+        """
+        email = request.email or DEFAULT_EMAIL
+        cost = MODELS[request.model].credits_for(request.text)
         if size_bytes is not None:
-            duration = round(layout.duration, 3)
+            layout = mp3.layout_for_size(size_bytes)
+        else:
+            layout = mp3.layout_for_duration(speech_seconds(request.text) if duration is None else duration)
         with self._lock:
+            if charge:
+                self.credits.charge(email, cost)
             queued, generating = self.queued_seconds, self.generating_seconds
             if ready_after is not None:
                 queued = min(queued, ready_after)
@@ -201,7 +96,7 @@ class SandboxState:
             clip = Clip(
                 number=self._next_number,
                 asset_id=self._next_asset,
-                email=request.email or DEFAULT_EMAIL,
+                email=email,
                 text=request.text,
                 voice_id=request.voice_id,
                 model=request.model,
@@ -210,12 +105,12 @@ class SandboxState:
                 created_mono=self._clock(),
                 queued_seconds=queued,
                 generating_seconds=generating,
+                credits=cost,
                 end_status=end_status,
                 fixed=status is not None and ready_after is None,
                 fail_code=fail_code,
                 fail_reason=fail_reason,
                 layout=layout,
-                duration=duration if duration is not None else 3,
                 settings=dict(request.settings),
             )
             self._next_number += 1
@@ -274,12 +169,24 @@ class SandboxState:
             return None
         return clip
 
-    def listing(self, email: str | None, limit: int, offset: int) -> dict[str, Any]:
-        """The GET speech/ answer: clips newest first, one page."""
+    def accounts(self) -> set[str]:
+        """The accounts the sandbox knows: those with clips or with a credit balance."""
         with self._lock:
-            clips = sorted(self._clips.values(), key=lambda c: c.number, reverse=True)
-            if email:
-                clips = [c for c in clips if c.email == email]
-            page = clips[offset : offset + limit]
-            data = [self.clip_json(c) for c in page]
-        return {"data": data, "next_offset": offset + len(data), "has_more": offset + len(data) < len(clips)}
+            return {c.email for c in self._clips.values()} | self.credits.accounts()
+
+    def listing(self, email: str | None, limit: int, offset: int) -> dict[str, Any]:
+        """The GET speech/ answer: one account's clips, in flight or ended, newest first, one page.
+
+        ``email`` may be left out while the sandbox knows one account at most.
+        """
+        with self._lock:
+            if not email:
+                known = self.accounts()
+                if len(known) > 1:
+                    raise ValidationError(
+                        f"Parameter email is required when more than one account is configured ({len(known)} are)"
+                    )
+                email = next(iter(known), DEFAULT_EMAIL)
+            clips = sorted((c for c in self._clips.values() if c.email == email), key=lambda c: -c.number)
+            data = [self.clip_json(c) for c in clips[offset : offset + limit]]
+        return {"data": data, "next_offset": offset + limit, "has_more": offset + limit < len(clips)}

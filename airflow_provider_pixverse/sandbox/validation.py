@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_pixverse.sandbox.catalog import DEFAULT_MODEL, ELEVENLABS, MINIMAX, MODELS
+from airflow_provider_pixverse.sandbox.catalog import (
+    DEFAULT_MODEL,
+    ELEVENLABS,
+    EMOTIONS,
+    MINIMAX,
+    MODELS,
+    VOICES,
+    find_voice,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 DEFAULT_EMAIL = "sandbox@example.com"
-EMOTIONS = ("auto", "happy", "sad", "angry", "fearful", "disgusted", "surprised", "neutral", "calm")
 _EMAIL = re.compile(r"[^@\s/?#%\\]+@[^@\s/?#%\\]+")
 _SPEED = {MINIMAX: (0.5, 2.0), ELEVENLABS: (0.7, 1.2)}
 _MINIMAX_ONLY = ("volume", "pitch", "emotion")
@@ -96,6 +104,20 @@ def _family_settings(fields: Mapping[str, Any], model: str, provider: str) -> di
     return settings
 
 
+def _check_voice(voice_id: str, model: str) -> None:
+    """Refuse a voice the catalog does not have, or one of the other model family."""
+    voice = find_voice(voice_id)
+    if voice is None:
+        close = difflib.get_close_matches(voice_id, [v.voice_id for v in VOICES], n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ValidationError(f"Parameter voice_id ({voice_id}) is not a known voice{hint}: see GET speech/voices")
+    if model not in voice.compatible_models:
+        raise ValidationError(
+            f"Parameter voice_id ({voice_id}) does not work with model {model}; "
+            f"its models: {', '.join(voice.compatible_models)}"
+        )
+
+
 def _common_settings(fields: Mapping[str, Any], provider: str) -> dict[str, Any]:
     settings: dict[str, Any] = {}
     if _present(fields, "speed"):
@@ -127,6 +149,7 @@ def validate_create(fields: Mapping[str, Any]) -> CreateRequest:
     voice_id = fields.get("voice_id")
     if not isinstance(voice_id, str) or not voice_id.strip():
         raise ValidationError("Parameter voice_id is required")
+    _check_voice(voice_id, model)
     email = str(fields.get("email") or DEFAULT_EMAIL)
     if not _EMAIL.fullmatch(email):
         raise ValidationError(f"Parameter email ({email}) is not a valid email")

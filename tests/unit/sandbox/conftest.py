@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from airflow_provider_pixverse.sandbox import PixVerseSandbox
+from airflow_provider_pixverse.sandbox.catalog import MODELS, first_voice
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -26,9 +27,12 @@ class Api:
         return self.session.get(self.sandbox.api_url + path, timeout=10, **kwargs)
 
     def create(self, **fields: Any) -> requests.Response:
-        """POST speech/create as multipart form fields."""
+        """POST speech/create as multipart form fields; the voice defaults to the model's first."""
         fields.setdefault("text", "May the Force be with you.")
-        fields.setdefault("voice_id", "minimax_english_radiant_girl")
+        model = str(fields.get("model") or "speech-2.8-hd")
+        fields.setdefault(
+            "voice_id", first_voice(model).voice_id if model in MODELS else "minimax_english_radiant_girl"
+        )
         files = {name: (None, str(value)) for name, value in fields.items()}
         return self.session.post(self.sandbox.api_url + "/speech/create", files=files, timeout=10)
 
