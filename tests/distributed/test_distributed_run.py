@@ -1,0 +1,571 @@
+"""On a distributed Airflow (PostgreSQL, Redis, CeleryExecutor), clips survive killed workers and triggerers.
+
+One DAG run creates ``CLIPS`` clips (mapped, deferrable), waits for them in two triggerers and
+downloads them into S3 (moto) from two Celery workers. While it runs, the test SIGKILLs:
+
+A. a triggerer that holds waiting clips: its triggers move to the other triggerer;
+B. a worker while a create task is between its create (answered, audio_id saved in the task state
+   store) and its end: the retry resumes that clip, so the sandbox sees exactly ``CLIPS`` creates;
+C. a worker while it downloads: the retry runs on the other worker and the object lands once.
+
+Everything is checked from outside: the metadata database, the sandbox's request log and the bucket.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import boto3
+import pytest
+import requests
+from distributed.cluster import Cluster, Database, SandboxClient, log_says
+
+from airflow_provider_pixverse.operators.pixverse import AUDIO_ID_STATE_KEY
+
+DAG_FILE = Path(__file__).resolve().parent / "dags" / "pixverse_distributed.py"
+DAG_ID = "pixverse_distributed"
+CLIPS = int(os.environ.get("PIXVERSE_DISTRIBUTED_CLIPS", "100"))  # fewer only to try changes out quickly
+BUCKET = "pixverse-distributed"
+PREFIX = "speech/"
+EMAIL = "distributed@example.com"  # the connection's extra "email": the account every create uses
+POLL_INTERVAL = 5.0  # the operators' poll_interval
+QUEUED_SECONDS, GENERATING_SECONDS = 5.0, 25.0  # the sandbox's clock: a clip is final 30 s after its create
+STALL_SECONDS = 60.0  # the delay faults that hold a request open until the test kills its worker
+MIN_TRIGGERS_AT_KILL = 8  # triggerer-1 is killed once it runs at least this many triggers
+WORKER_CONCURRENCY = 4
+HEARTBEAT_TIMEOUT = 15  # [scheduler] task_instance_heartbeat_timeout: how long a dead worker's task waits
+RUN_TIMEOUT = 720.0
+
+FAST_FAILOVER = {
+    # Two workers of WORKER_CONCURRENCY slots: nothing waits in the queue for a slot that exists.
+    "AIRFLOW__CORE__PARALLELISM": str(2 * WORKER_CONCURRENCY),
+    "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
+    # A task whose worker died is failed (and retried) once its heartbeat is this old (default 300 s).
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+    "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "2",
+    # A message a killed worker had taken but not started would stay queued for 600 s by default.
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "90",
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "10",
+    # A triggerer whose heartbeat (every second) is this old loses its triggers to a live one. Lower than
+    # the default 30 s to keep the test short; not as low as the e2e tests' 5 s, which a busy two-core
+    # machine can miss while the triggerer is alive.
+    "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
+}
+
+
+@dataclass(frozen=True)
+class Numbering:
+    """How the sandbox will number the DAG's clips: read from a clip seeded before the run.
+
+    Like the real API, the sandbox ends an audio_id with a number counting up, and numbers media files
+    by an asset id counting up; the ``k``-th create of the run gets ``first + k`` of each.
+    """
+
+    probe_id: str
+    first: int
+    first_asset: int
+
+    @classmethod
+    def probe(cls, sandbox: SandboxClient) -> Numbering:
+        clip = sandbox.control(
+            "POST", "/clips", json={"text": "Numbering probe.", "email": EMAIL, "status": "COMPLETED"}
+        )
+        match = re.search(r"(\d+)$", clip["audio_id"])
+        assert match, f"the sandbox's audio_id {clip['audio_id']!r} does not end with a number"
+        return cls(clip["audio_id"], int(match.group(1)) + 1, int(clip["asset_id"]) + 1)
+
+    def audio_id(self, k: int) -> str:
+        """The audio_id of the ``k``-th clip the run creates."""
+        return re.sub(r"\d+$", str(self.first + k), self.probe_id)
+
+    def media_mark(self, k: int) -> str:
+        """What the media path of the ``k``-th clip contains."""
+        return f"/{self.first_asset + k}.mp3"
+
+
+def map_index_of(prompt: str) -> int | None:
+    """The map index a clip's text names (see clip_text in the DAG); None for a text not of the DAG."""
+    match = re.match(r"Clip (\d+) ", prompt)
+    return int(match.group(1)) if match else None
+
+
+def epoch(value: datetime | None) -> float | None:
+    """A database timestamp as UNIX time (the sandbox's clock)."""
+    return None if value is None else value.timestamp()
+
+
+@dataclass
+class Kill:
+    """One SIGKILL and what followed it."""
+
+    name: str
+    victim: str = ""  # the process killed
+    task: str = ""  # the task instance it was running, e.g. create[99]
+    killed_at: float | None = None
+    detected_at: float | None = None  # the scheduler failed the killed try (or moved the triggers)
+    resumed_on: str = ""  # the process that took the work over
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+class Run:
+    """The DAG run, the components and the three kill scenarios, stepped by one monitoring loop."""
+
+    def __init__(
+        self, cluster: Cluster, db: Database, sandbox: SandboxClient, s3: Any, numbering: Numbering, run_id: str
+    ) -> None:
+        self.cluster, self.db, self.sandbox, self.s3, self.run_id = cluster, db, sandbox, s3, run_id
+        self.numbering = numbering
+        self.triggerer = Kill("triggerer")
+        self.create = Kill("create")
+        self.download = Kill("download")
+        # B holds the check that follows the last create (no create can come after it); C the media of
+        # the clip created halfway.
+        self.create_mark = numbering.audio_id(CLIPS - 1)
+        self.download_mark = numbering.media_mark(CLIPS // 2)
+
+    # what the database says
+
+    def tis(self) -> dict[tuple[str, int], tuple[Any, ...]]:
+        """(task_id, map_index) -> (state, try_number, hostname, start_date, end_date)."""
+        rows = self.db.rows(
+            "SELECT task_id, map_index, state, try_number, hostname, start_date, end_date FROM task_instance "
+            "WHERE dag_id = %s AND run_id = %s",
+            DAG_ID,
+            self.run_id,
+        )
+        return {(r[0], r[1]): r[2:] for r in rows}
+
+    def ti(self, task_id: str, map_index: int) -> tuple[Any, ...]:
+        """One task instance: (state, try_number, hostname, start_date, end_date)."""
+        return self.tis()[(task_id, map_index)]
+
+    def run_state(self) -> str:
+        """The DAG run's state."""
+        rows = self.db.rows("SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", DAG_ID, self.run_id)
+        return str(rows[0][0])
+
+    def triggerer_jobs(self) -> dict[str, int]:
+        """Running triggerer name -> its job id."""
+        rows = self.db.rows("SELECT hostname, id FROM job WHERE job_type = 'TriggererJob' AND state = 'running'")
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def triggers_of(self, job_id: int) -> dict[int, int]:
+        """Trigger id -> the create map index it waits for, for the triggers a triggerer job runs."""
+        rows = self.db.rows(
+            "SELECT t.id, ti.map_index FROM trigger t JOIN task_instance ti ON ti.trigger_id = t.id "
+            "WHERE t.triggerer_id = %s AND ti.dag_id = %s AND ti.run_id = %s",
+            job_id,
+            DAG_ID,
+            self.run_id,
+        )
+        return {int(r[0]): int(r[1]) for r in rows}
+
+    def unsaved_running_creates(self, exclude: int) -> list[int]:
+        """Running create tasks with no audio_id in the task state store yet (a kill now could cost a create)."""
+        rows = self.db.rows(
+            "SELECT ti.map_index FROM task_instance ti WHERE ti.dag_id = %s AND ti.run_id = %s "
+            "AND ti.task_id = 'create' AND ti.state = 'running' AND ti.map_index <> %s AND NOT EXISTS ("
+            "SELECT 1 FROM task_state_store s WHERE s.dag_id = ti.dag_id AND s.run_id = ti.run_id "
+            "AND s.task_id = ti.task_id AND s.map_index = ti.map_index AND s.key = %s)",
+            DAG_ID,
+            self.run_id,
+            exclude,
+            AUDIO_ID_STATE_KEY,
+        )
+        return [int(r[0]) for r in rows]
+
+    def worker(self, name: str) -> Any:
+        """The worker process called ``name``."""
+        return next(p for p in self.cluster.airflow if p.name == name)
+
+    def _fault_taken(self, mark: str) -> bool:
+        return not any(f.get("path_contains") == mark for f in self.sandbox.pending_faults())
+
+    def _map_index_of_clip(self, k: int) -> int:
+        clip = self.sandbox.control("GET", f"/clips/{self.numbering.audio_id(k)}")
+        map_index = map_index_of(clip["prompt"])
+        assert map_index is not None, clip
+        return map_index
+
+    # A: a triggerer with waiting clips
+
+    def step_triggerer(self) -> None:
+        kill = self.triggerer
+        if kill.killed_at is None:
+            jobs = self.triggerer_jobs()
+            if "triggerer-1" not in jobs or "triggerer-2" not in jobs:
+                return
+            held = self.triggers_of(jobs["triggerer-1"])
+            if len(held) < min(MIN_TRIGGERS_AT_KILL, CLIPS // 4):
+                return
+            kill.victim, kill.task = "triggerer-1", f"{len(held)} waiting creates"
+            kill.notes |= {"held": held, "dead_job": jobs["triggerer-1"], "heir_job": jobs["triggerer-2"]}
+            self.cluster.retire(self.worker("triggerer-1"))
+            kill.killed_at = time.time()
+            beat = self.db.rows("SELECT latest_heartbeat FROM job WHERE id = %s", jobs["triggerer-1"])[0][0]
+            kill.notes["last_heartbeat"] = epoch(beat)
+            return
+        if kill.detected_at is None:
+            held: dict[int, int] = kill.notes["held"]
+            rows = self.db.rows("SELECT id, triggerer_id FROM trigger WHERE id = ANY(%s)", list(held))
+            owners = {int(r[0]): r[1] for r in rows}
+            if any(owner == kill.notes["dead_job"] for owner in owners.values()):
+                return
+            moved = [trigger_id for trigger_id, owner in owners.items() if owner == kill.notes["heir_job"]]
+            kill.detected_at = time.time()
+            kill.resumed_on = "triggerer-2"
+            kill.notes["moved"] = {trigger_id: held[trigger_id] for trigger_id in moved}
+
+    # B: a worker between a create and the end of that task
+
+    def step_create(self) -> None:
+        kill = self.create
+        if kill.killed_at is None:
+            if "map_index" not in kill.notes:
+                if not self._fault_taken(self.create_mark):
+                    return
+                # The last create was answered and its task is in the check that follows, held by the fault.
+                map_index = self._map_index_of_clip(CLIPS - 1)
+                kill.notes["map_index"] = map_index
+                kill.task = f"create[{map_index}]"
+            map_index = kill.notes["map_index"]
+            state, try_number, hostname, *_ = self.ti("create", map_index)
+            assert (state, try_number) == ("running", 1), f"{kill.task} is {state} (try {try_number}) at the kill"
+            # Every other create this worker runs must have saved its audio_id first: all creates were
+            # answered (this one was the last), so killing then costs no create.
+            if self.unsaved_running_creates(exclude=map_index):
+                return
+            kill.victim = str(hostname)
+            self.cluster.retire(self.worker(kill.victim))
+            kill.killed_at = time.time()
+            # Capacity back to two workers; the retry goes to whichever has a free slot.
+            self.cluster.start_airflow("worker-3", worker_args("worker-3"))
+            return
+        self.follow_retry(kill, "create")
+
+    # C: a worker in the middle of a download
+
+    def step_download(self) -> None:
+        kill = self.download
+        if kill.killed_at is None:
+            if "map_index" not in kill.notes:
+                if not self._fault_taken(self.download_mark):
+                    return
+                map_index = self._map_index_of_clip(CLIPS // 2)
+                kill.notes["map_index"] = map_index
+                kill.task = f"download[{map_index}]"
+                # Hold every other media request, so that no download of the victim is between its first
+                # byte written and its object published when the SIGKILL lands (see docs/deploying.md).
+                self.sandbox.add_fault("delay", target="media", count=-1, seconds=10, path_contains="/media/")
+            map_index = kill.notes["map_index"]
+            state, try_number, hostname, *_ = self.ti("download", map_index)
+            assert (state, try_number) == ("running", 1), f"{kill.task} is {state} (try {try_number}) at the kill"
+            if not self._downloads_settled():
+                return
+            kill.victim = str(hostname)
+            self.cluster.retire(self.worker(kill.victim))
+            kill.killed_at = time.time()
+            self.sandbox.control("DELETE", "/faults")
+            return
+        self.follow_retry(kill, "download")
+
+    def _downloads_settled(self) -> bool:
+        """Every answered media request has its object published, and no temporary object is in the bucket."""
+        name_of = {urlsplit(c["url"]).path: c["name"] for c in self.sandbox.listing() if c.get("url")}
+        answered = {
+            api_path(r["raw_path"]) for r in self.sandbox.requests() if r["kind"] == "media" and r["status"] is not None
+        }
+        keys = {o["Key"] for o in list_objects(self.s3)}
+        if any(".part" in key for key in keys):
+            return False
+        return all(f"{PREFIX}{name_of[path]}" in keys for path in answered if path in name_of)
+
+    def follow_retry(self, kill: Kill, task_id: str) -> None:
+        """Note when the killed try was failed, and which worker runs the next one."""
+        state, try_number, hostname, *_ = self.ti(task_id, kill.notes["map_index"])
+        if kill.detected_at is None and (state != "running" or try_number > 1):
+            kill.detected_at = time.time()
+        if not kill.resumed_on and try_number > 1 and state in ("running", "deferred", "success") and hostname:
+            kill.resumed_on = str(hostname)
+
+    @property
+    def kills(self) -> list[Kill]:
+        return [self.triggerer, self.create, self.download]
+
+
+def worker_args(name: str) -> list[str]:
+    """``airflow celery worker`` as ``name``: no log server (it would bind every interface)."""
+    return ["celery", "worker", "--celery-hostname", f"{name}@%h", "--skip-serve-logs", "--without-mingle"]
+
+
+def list_objects(s3: Any) -> list[dict[str, Any]]:
+    """Every object in the bucket."""
+    objects: list[dict[str, Any]] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        objects.extend(page.get("Contents", []))
+    return objects
+
+
+def api_path(raw_path: str) -> str:
+    """A request's path, decoded, without its query."""
+    return unquote(urlsplit(raw_path).path)
+
+
+@pytest.mark.distributed
+@pytest.mark.timeout(900)
+def test_clips_survive_killed_workers_and_triggerer(capsys: pytest.CaptureFixture[str]) -> None:
+    started = time.monotonic()
+    root = Path(tempfile.mkdtemp(prefix="pixverse-distributed-"))
+    root.chmod(0o755)  # PostgreSQL runs as another user when the test runs as root
+    dags = root / "dags"
+    dags.mkdir()
+    shutil.copy(DAG_FILE, dags / DAG_FILE.name)
+    cluster = Cluster(root, dags)
+    db: Database | None = None
+    passed = False
+    try:
+        database = cluster.start_postgres()
+        broker = cluster.start_redis()
+        sandbox = cluster.start_sandbox(QUEUED_SECONDS, GENERATING_SECONDS)
+        # B: the check right after the last create; C: the media of one clip. Each request is held open
+        # until the test has killed the worker that sent it.
+        numbering = Numbering.probe(sandbox)
+        sandbox.add_fault("delay", path_contains=numbering.audio_id(CLIPS - 1), seconds=STALL_SECONDS)
+        sandbox.add_fault(
+            "delay", target="media", path_contains=numbering.media_mark(CLIPS // 2), seconds=STALL_SECONDS
+        )
+        endpoint = cluster.start_moto()
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        s3.create_bucket(Bucket=BUCKET)
+        # With versions kept, "landed once" is countable: one version per object.
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+
+        cluster.configure_airflow(
+            database,
+            broker,
+            {
+                **FAST_FAILOVER,
+                **cluster.connection_json(endpoint),
+                "PIXVERSE_DISTRIBUTED_CLIPS": str(CLIPS),
+                "PIXVERSE_DISTRIBUTED_BUCKET": BUCKET,
+                "PIXVERSE_DISTRIBUTED_POLL_INTERVAL": str(POLL_INTERVAL),
+            },
+        )
+        cluster.migrate()
+        db = Database(f"host=127.0.0.1 port={cluster.pg_port} user=airflow dbname=airflow")
+        cluster.start_airflow("api-server", ["api-server"])
+        cluster.start_airflow("scheduler", ["scheduler", "--skip-serve-logs"])
+        cluster.start_airflow("dag-processor", ["dag-processor"])
+        for name in ("triggerer-1", "triggerer-2"):
+            cluster.start_airflow(name, ["triggerer", "--skip-serve-logs"])
+        for name in ("worker-1", "worker-2"):
+            cluster.start_airflow(name, worker_args(name))
+
+        api = f"http://127.0.0.1:{cluster.api_port}/api/v2"
+        session = requests.Session()
+        cluster.until("the api-server", lambda: session.get(f"{api}/monitor/health", timeout=5).ok)
+        cluster.until("the DAG to be parsed", lambda: session.get(f"{api}/dags/{DAG_ID}", timeout=5).ok)
+        errors = session.get(f"{api}/importErrors", timeout=5).json()["import_errors"]
+        assert not errors, f"the DAG does not import: {errors}"
+        for name in ("worker-1", "worker-2"):
+            cluster.until(f"{name} to be ready", lambda name=name: log_says(cluster.logs / f"{name}.log", " ready."))
+        run_for = Run(cluster, db, sandbox, s3, numbering, "")
+        cluster.until("both triggerers", lambda: {"triggerer-1", "triggerer-2"} <= set(run_for.triggerer_jobs()))
+        set_up = time.monotonic() - started
+
+        response = session.patch(f"{api}/dags/{DAG_ID}", json={"is_paused": False}, timeout=10)
+        assert response.ok, response.text
+        response = session.post(f"{api}/dags/{DAG_ID}/dagRuns", json={"logical_date": None}, timeout=10)
+        assert response.ok, response.text
+        run = Run(cluster, db, sandbox, s3, numbering, response.json()["dag_run_id"])
+        run_started = time.monotonic()
+
+        deadline = run_started + RUN_TIMEOUT
+        state = "queued"
+        while True:
+            dead = [p.name for p in cluster.live if not p.alive()]
+            assert not dead, f"{dead} exited during the run:\n{cluster.tails()}"
+            run.step_triggerer()
+            run.step_create()
+            run.step_download()
+            state = run.run_state()
+            if state in ("success", "failed"):
+                break
+            late = time.monotonic() > deadline
+            assert not late, f"the run is still {state} after {RUN_TIMEOUT:.0f} s:\n{cluster.tails()}"
+            time.sleep(0.5)
+        ran = time.monotonic() - run_started
+        # A retry may have ended between two looks: one more settles who took it.
+        for kill, task_id in ((run.create, "create"), (run.download, "download")):
+            if kill.killed_at is not None:
+                run.follow_retry(kill, task_id)
+
+        # Every task instance succeeded.
+        tis = run.tis()
+        not_ok = {f"{t}[{i}]": v[0] for (t, i), v in tis.items() if v[0] != "success"}
+        assert state == "success" and not not_ok, f"run {state}; not successful: {not_ok}\n{cluster.tails()}"
+        assert sorted(tis) == sorted((t, i) for t in ("create", "download") for i in range(CLIPS)), sorted(tis)
+        for kill in run.kills:
+            assert kill.killed_at is not None, f"the {kill.name} kill never happened"
+            assert kill.detected_at is not None, f"nothing followed the {kill.name} kill"
+        history = {
+            (r[0], r[1], r[2]): r[3:]
+            for r in db.rows(
+                "SELECT task_id, map_index, try_number, hostname, state FROM task_instance_history "
+                "WHERE dag_id = %s AND run_id = %s",
+                DAG_ID,
+                run.run_id,
+            )
+        }
+
+        requests_seen = sandbox.requests()
+        clips = {c["audio_id"]: c for c in sandbox.listing() if map_index_of(c["prompt"]) is not None}
+        by_index = {map_index_of(c["prompt"]): c for c in clips.values()}
+
+        # Exactly one create per clip: CLIPS creates in all, one per text.
+        creates = [r for r in requests_seen if r["method"] == "POST" and api_path(r["raw_path"]).endswith("/create")]
+        assert len(creates) == CLIPS, f"{len(creates)} creates for {CLIPS} clips"
+        assert len(clips) == CLIPS and sorted(by_index) == list(range(CLIPS)), sorted(by_index)
+
+        # A: the dead triggerer's waits moved and completed.
+        moved: dict[int, int] = run.triggerer.notes["moved"]
+        assert moved, "none of triggerer-1's triggers was taken over by triggerer-2"
+        killed_at = run.triggerer.killed_at
+        assert killed_at is not None
+        first_polls = []
+        for map_index in moved.values():
+            clip_path = f"/v2/pixverse/speech/{by_index[map_index]['audio_id']}"
+            ended = epoch(tis[("create", map_index)][4])
+            assert ended is not None
+            after = [
+                r["at"]
+                for r in requests_seen
+                if r["method"] == "GET" and api_path(r["raw_path"]) == clip_path and killed_at < r["at"] < ended
+            ]
+            assert after, f"create[{map_index}]'s clip was never polled again after triggerer-1 died"
+            first_polls.append(min(after) - killed_at)
+
+        # B: the killed create resumed its clip on another worker.
+        create_index = run.create.notes["map_index"]
+        _, tries_b, host_b, *_ = tis[("create", create_index)]
+        assert tries_b >= 2, f"create[{create_index}] succeeded in try {tries_b}: the kill did not hit it"
+        assert history[("create", create_index, 1)][0] == run.create.victim
+        assert host_b != run.create.victim, f"create[{create_index}] retried on the killed {host_b}"
+        clip_b = by_index[create_index]
+        assert clip_b["audio_id"] == numbering.audio_id(CLIPS - 1)
+        assert sum(1 for r in creates if f"Clip {create_index:03d} " in r["body"]) == 1
+        resumed_b = min(
+            r["at"]
+            for r in requests_seen
+            if api_path(r["raw_path"]) == f"/v2/pixverse/speech/{clip_b['audio_id']}"
+            and r["at"] > (run.create.killed_at or 0)
+        )
+
+        # C: the killed download ran again on the other worker; its object landed once.
+        download_index = run.download.notes["map_index"]
+        _, tries_c, host_c, *_ = tis[("download", download_index)]
+        assert tries_c >= 2, f"download[{download_index}] succeeded in try {tries_c}: the kill did not hit it"
+        assert history[("download", download_index, 1)][0] == run.download.victim
+        assert host_c != run.download.victim, f"download[{download_index}] retried on the killed {host_c}"
+        resumed_c = min(
+            r["at"]
+            for r in requests_seen
+            if r["kind"] == "media" and run.download_mark in r["raw_path"] and r["at"] > (run.download.killed_at or 0)
+        )
+
+        # The bucket: CLIPS objects, each the sandbox's bytes, each written once, nothing temporary left.
+        objects = list_objects(s3)
+        keys = sorted(o["Key"] for o in objects)
+        assert not [k for k in keys if ".part" in k], f"temporary objects left: {keys}"
+        expected = {f"{PREFIX}{c['name']}": c for c in clips.values()}
+        assert keys == sorted(expected), f"bucket holds {len(keys)} objects, expected {len(expected)}"
+        for key, clip in expected.items():
+            body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+            assert body == sandbox.media(clip["url"]), f"{key} differs from the sandbox's media"
+        versions: dict[str, int] = {}
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=BUCKET):
+            for version in page.get("Versions", []):
+                versions[version["Key"]] = versions.get(version["Key"], 0) + 1
+        written_twice = {k: n for k, n in versions.items() if k in expected and n != 1}
+        assert not written_twice, f"objects written more than once: {written_twice}"
+
+        # Requests per clip, within the bound docs/deploying.md gives.
+        polls_bound = math.ceil((QUEUED_SECONDS + GENERATING_SECONDS) / (0.9 * POLL_INTERVAL)) + 2
+        gets: dict[int, int] = {}
+        over = {}
+        for map_index, clip in by_index.items():
+            clip_path = f"/v2/pixverse/speech/{clip['audio_id']}"
+            gets[map_index] = sum(
+                1 for r in requests_seen if r["method"] == "GET" and api_path(r["raw_path"]) == clip_path
+            )
+            bound = 2 * tis[("create", map_index)][1] + tis[("download", map_index)][1] + polls_bound
+            if gets[map_index] > bound:
+                over[map_index] = (gets[map_index], bound)
+        assert not over, f"clips over the request bound (GETs, bound): {over}"
+        media_gets = sum(1 for r in requests_seen if r["kind"] == "media")
+        # Calls not about one clip (listings, voices...) come out of the same budget.
+        api_calls = [r for r in requests_seen if r["kind"] == "api"]
+        budget = len(creates) + sum(
+            2 * tis[("create", i)][1] + tis[("download", i)][1] + polls_bound for i in range(CLIPS)
+        )
+        other_api = len(api_calls) - len(creates) - sum(gets.values())
+        assert len(api_calls) <= budget, f"{len(api_calls)} API calls ({other_api} not about one clip); budget {budget}"
+
+        retried = sorted(f"{t}[{i}]" for (t, i), v in tis.items() if v[1] > 1)
+        total = time.monotonic() - started
+        lines = [
+            f"distributed run: {CLIPS} clips; wall {total:.0f} s (set-up {set_up:.0f} s, DAG run {ran:.0f} s); "
+            f"CeleryExecutor, PostgreSQL, Redis, 2 workers x {WORKER_CONCURRENCY} (+1 replacement), 2 triggerers",
+            f"A triggerer kill: triggerer-1 SIGKILLed running {len(run.triggerer.notes['held'])} triggers; "
+            f"{len(moved)} reassigned to {run.triggerer.resumed_on} "
+            f"{run.triggerer.detected_at - killed_at:.1f} s after the kill (its last heartbeat "
+            f"{killed_at - run.triggerer.notes['last_heartbeat']:.1f} s before it; seen by looking every 0.5 s); "
+            f"their clips polled again {min(first_polls):.1f}-{max(first_polls):.1f} s after the kill "
+            f"(median {statistics.median(first_polls):.1f} s); every wait completed",
+            f"B create kill: {run.create.victim} SIGKILLed while {run.create.task} held its new clip "
+            f"(audio_id saved, check in flight); try 1 failed by heartbeat timeout "
+            f"{run.create.detected_at - run.create.killed_at:.1f} s after the kill; try {tries_b} resumed the clip "
+            f"on {run.create.resumed_on} {resumed_b - run.create.killed_at:.1f} s after the kill (GET, no create); "
+            f"creates in all: {len(creates)}",
+            f"C download kill: {run.download.victim} SIGKILLed while {run.download.task} fetched its MP3; "
+            f"try 1 failed {run.download.detected_at - run.download.killed_at:.1f} s after the kill; "
+            f"try {tries_c} fetched it again on {run.download.resumed_on} {resumed_c - run.download.killed_at:.1f} s "
+            f"after the kill; {len(keys)} objects, each written once, no temporary object",
+            f"requests: {len(creates)} creates, GETs per clip min {min(gets.values())} / median "
+            f"{statistics.median(gets.values()):.0f} / max {max(gets.values())} (bound 2 x create tries + download "
+            f"tries + {polls_bound}), {other_api} other API calls, {media_gets} media GETs",
+            f"tasks retried: {len(retried)} ({', '.join(retried)})",
+        ]
+        with capsys.disabled():
+            print("\n" + "\n".join(lines), flush=True)
+        (root / "summary.txt").write_text("\n".join(lines) + "\n")
+        passed = True
+    finally:
+        cluster.stop()
+        if db is not None:
+            db.close()
+        if passed:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            shutil.rmtree(root / "postgres", ignore_errors=True)
+            shutil.rmtree(root / "redis", ignore_errors=True)
+            with capsys.disabled():
+                print(f"\nlogs of the failed distributed run: {cluster.logs}", flush=True)
