@@ -1,29 +1,67 @@
-"""`make bench`: run the three benchmarks and write their figures to BENCHMARKS.md.
+"""`make bench`: run the three benchmarks and write their report, BENCHMARKS.md.
 
-python bench/report.py [--quick]
+    python bench/report.py [--quick] [--output BENCHMARKS.md] [--results DIR]
+    python bench/report.py --from-results DIR [--output BENCHMARKS.md]
+
+The report is for people: the machine, the commands, the tables and the PASS/MISS lines, nothing else.
+Each benchmark saves its figures as JSON in the results folder (``test-output/bench/`` by default, not
+committed), with ``run.json`` describing the run; its output and logs go to ``<name>.log`` there and
+never into the report. ``--from-results`` writes the report again from a folder of saved results,
+without running anything.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 REPO = Path(__file__).resolve().parent.parent
-BENCHES = {
-    "DAG-parse cost": ["bench/parse.py"],
-    "Download rate and memory": ["bench/download.py"],
-    "Triggerer scale": ["bench/triggers.py"],
-}
-QUICK = {
-    "bench/parse.py": ["--repeat", "3"],
-    "bench/download.py": ["--sizes", "1,5", "--repeat", "1"],
-    "bench/triggers.py": ["--sizes", "20", "--poll-interval", "0.5"],
-}
+sys.path.insert(0, str(REPO / "bench"))
+
+import download  # noqa: E402
+import parse  # noqa: E402
+import triggers  # noqa: E402
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+@dataclass(frozen=True)
+class Bench:
+    name: str
+    title: str
+    script: str
+    quick: list[str]
+    render: Callable[[Any], str]
+
+
+BENCHES = [
+    Bench(
+        "parse", "DAG-parse cost", "bench/parse.py", ["--repeat", "3"], lambda data: f"```\n{parse.report(data)}\n```"
+    ),
+    Bench(
+        "download",
+        "Download rate and memory",
+        "bench/download.py",
+        ["--sizes", "1,5", "--repeat", "1"],
+        download.format_report,
+    ),
+    Bench(
+        "triggers",
+        "Triggerer scale",
+        "bench/triggers.py",
+        ["--sizes", "20", "--poll-interval", "0.5"],
+        lambda data: triggers.format_report([triggers.Result(**row) for row in data]),
+    ),
+]
 
 
 def machine() -> str:
@@ -37,35 +75,70 @@ def machine() -> str:
     )
 
 
+def run_all(results: Path, quick: bool) -> int:
+    """Run every benchmark, saving its figures and ``run.json`` in ``results``; returns an exit code."""
+    results.mkdir(parents=True, exist_ok=True)
+    run: dict[str, Any] = {"quick": quick, "machine": machine(), "benches": {}}
+    started = time.time()
+    for bench in BENCHES:
+        command = [bench.script, *(bench.quick if quick else [])]
+        log = results / f"{bench.name}.log"
+        print(f"== {bench.title}: python {' '.join(command)} (output and logs: {log})", flush=True)
+        begun = time.time()
+        with log.open("w") as out:
+            done = subprocess.run(
+                [sys.executable, *command, "--json", str(results / f"{bench.name}.json")],
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+        if done.returncode != 0:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+            print(f"{bench.script} exited {done.returncode}; the end of {log}:\n{tail}", file=sys.stderr)
+            return done.returncode
+        run["benches"][bench.name] = {"command": command, "seconds": time.time() - begun}
+        print(bench.render(json.loads((results / f"{bench.name}.json").read_text())) + "\n", flush=True)
+    run["when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
+    run["seconds"] = time.time() - started
+    (results / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    return 0
+
+
+def render(results: Path) -> str:
+    """BENCHMARKS.md from a folder of saved results."""
+    run = json.loads((results / "run.json").read_text())
+    sections = [
+        "# Benchmarks\n\n"
+        f"One full run of `make bench` ({'quick sizes' if run['quick'] else 'full sizes'}), "
+        f"{run['when']}, {run['seconds']:.0f} s in all.\n\n"
+        f"Machine: {run['machine']}.\n\n"
+        "Every figure is measured against a peer in the same run; none of them is a timed assert in the tests. "
+        "`bench/report.py` keeps the benchmarks' raw figures and logs out of this report, in `test-output/bench/`.\n"
+    ]
+    for bench in BENCHES:
+        meta = run["benches"][bench.name]
+        data = json.loads((results / f"{bench.name}.json").read_text())
+        sections.append(
+            f"## {bench.title}\n\n`python {' '.join(meta['command'])}` ({meta['seconds']:.0f} s)\n\n"
+            f"{bench.render(data)}\n"
+        )
+    return "\n".join(sections)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the benchmarks run, not the figures")
     parser.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md")
+    parser.add_argument("--results", type=Path, default=REPO / "test-output" / "bench", help="raw figures and logs")
+    parser.add_argument("--from-results", type=Path, help="write the report from these saved results; run nothing")
     args = parser.parse_args()
-    sections = []
-    started = time.time()
-    for title, command in BENCHES.items():
-        extra = QUICK[command[0]] if args.quick else []
-        full = [sys.executable, *command, *extra]
-        print(f"== {title}: {' '.join(command + extra)}", flush=True)
-        begun = time.time()
-        done = subprocess.run(full, cwd=REPO, capture_output=True, text=True)
-        print(done.stdout, flush=True)
-        if done.returncode != 0:
-            print(done.stderr[-4000:], file=sys.stderr)
-            return done.returncode
-        sections.append(
-            f"## {title}\n\n`python {' '.join(command + extra)}` ({time.time() - begun:.0f} s)\n\n"
-            f"```\n{done.stdout.strip()}\n```\n"
-        )
-    header = (
-        "# Benchmarks\n\n"
-        f"One full run of `make bench` ({'quick sizes' if args.quick else 'full sizes'}), "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {time.time() - started:.0f} s in all.\n\n"
-        f"Machine: {machine()}.\n\n"
-        "Every figure is measured against a peer in the same run; none of them is a timed assert in the tests.\n\n"
-    )
-    args.output.write_text(header + "\n".join(sections))
+    results = args.from_results or args.results
+    if args.from_results is None:
+        code = run_all(results, args.quick)
+        if code:
+            return code
+    args.output.write_text(render(results))
     print(f"wrote {args.output}")
     return 0
 

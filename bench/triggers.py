@@ -6,6 +6,9 @@ The peer, in the same run and on the same sandbox, is the http provider's HttpSe
 polling the sandbox's readiness URL for the same clips (404 until final, so it keeps polling).
 
     python bench/triggers.py [--sizes 100,1000,5000] [--poll-interval S] [--polls 3] [--json OUT]
+
+stdout gets the report alone (a table, PASS/MISS lines); the raw figures of each run, and every log line
+(Airflow logs to stdout), go to stderr.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _sandbox_process import SandboxProcess
@@ -45,6 +48,7 @@ print(json.dumps({"p50_ms": p50 * 1000, "p99_ms": p99 * 1000, "count": len(laten
 class Result:
     kind: str
     triggers: int
+    poll_interval: float
     wall_vs_ideal: float
     worst_lateness_intervals: float
     cpu_seconds: float
@@ -199,7 +203,11 @@ def measure(kind: str, n: int, sandbox: SandboxProcess, poll_interval: float, po
     with CallbackTimer() as callbacks:
         arrivals, watch, setup = asyncio.run(run_triggers(triggers, ready_at))
     wall = time.time() - started
-    print(f"# {kind} N={n}: longest callback {callbacks.longest * 1000:.1f} ms in {callbacks.longest_what}", flush=True)
+    print(
+        f"# {kind} N={n}: longest callback {callbacks.longest * 1000:.1f} ms in {callbacks.longest_what}",
+        file=sys.stderr,
+        flush=True,
+    )
     cpu = time.process_time() - cpu_before
     sandbox_cpu = sandbox.cpu_seconds() - sandbox_cpu_before
     probe_result = json.loads(probe.communicate()[0])
@@ -213,6 +221,7 @@ def measure(kind: str, n: int, sandbox: SandboxProcess, poll_interval: float, po
     return Result(
         kind=kind,
         triggers=n,
+        poll_interval=poll_interval,
         wall_vs_ideal=wall / ideal,
         worst_lateness_intervals=lateness / poll_interval,
         cpu_seconds=cpu,
@@ -229,7 +238,7 @@ def measure(kind: str, n: int, sandbox: SandboxProcess, poll_interval: float, po
     )
 
 
-def verdicts(ours: Result, peer: Result, poll_interval: float) -> list[tuple[str, bool, str]]:
+def verdicts(ours: Result, peer: Result) -> list[tuple[str, bool, str]]:
     return [
         (
             "CPU per poll at most half of the peer's",
@@ -256,6 +265,17 @@ def verdicts(ours: Result, peer: Result, poll_interval: float) -> list[tuple[str
     ]
 
 
+def report_stream() -> TextIO:
+    """The process's stdout, for the report alone: from here on whatever else writes to stdout goes to stderr.
+
+    Airflow's logging (the peer's retry warnings, aiohttp's "Unclosed connection") writes to stdout.
+    """
+    sys.stdout.flush()
+    report = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    return report
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100,1000,5000")
@@ -268,6 +288,8 @@ def main() -> int:
     parser.add_argument("--polls", type=int, default=3, help="polls until a clip is ready")
     parser.add_argument("--json", type=Path, help="write results here")
     args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    report = report_stream()
 
     sandbox = SandboxProcess()
     os.environ["AIRFLOW_CONN_PIXVERSE_DEFAULT"] = sandbox.connection_json()
@@ -281,40 +303,58 @@ def main() -> int:
         # so the figures below are those of a warm triggerer.
         for kind in ("pixverse", "http-peer"):
             measure(kind, 5, sandbox, 0.5, 2)
-        for n in (int(size) for size in args.sizes.split(",")):
-            pair = {}
+        for n in sizes:
             interval = args.poll_interval or max(2.0, n / 400)
             for kind in ("pixverse", "http-peer"):
-                pair[kind] = measure(kind, n, sandbox, interval, args.polls)
-                results.append(pair[kind])
-                print(json.dumps(asdict(pair[kind])), flush=True)
-            if n >= 1000 or n == max(int(size) for size in args.sizes.split(",")):
-                for name, passed, detail in verdicts(pair["pixverse"], pair["http-peer"], interval):
-                    print(f"N={n}: {'PASS' if passed else 'MISS'} {name}: {detail}", flush=True)
+                results.append(measure(kind, n, sandbox, interval, args.polls))
+                print(json.dumps(asdict(results[-1])), file=sys.stderr, flush=True)
     finally:
         sandbox.stop()
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
-    print_table(results)
+    print(format_report(results), file=report)
     return 0
 
 
-def print_table(results: list[Result]) -> None:
-    """Ours against the peer, per N."""
-    print(
-        "\n| N | kind | wall / ideal | worst lateness (intervals) | CPU ms / 1000 polls | CPU s / 1000 clips "
-        "| requests / clip | RSS MB / 1000 | longest callback ms | longest GC pause ms | sandbox CPU share "
-        "| sandbox p99 ms |"
-    )
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in results:
-        print(
-            f"| {r.triggers} | {r.kind} | {r.wall_vs_ideal:.2f} | {r.worst_lateness_intervals:.2f} "
-            f"| {r.cpu_ms_per_1000_polls:.0f} | {r.cpu_seconds / r.triggers * 1000:.2f} | {r.requests_per_clip:.2f} "
-            f"| {r.rss_mb_per_1000:.1f} | {r.longest_callback_ms:.0f} | {r.longest_gc_pause_ms:.0f} "
-            f"| {r.sandbox_cpu_share:.2f} "
-            f"| {r.sandbox_p99_ms:.0f} |"
-        )
+def format_report(results: list[Result]) -> str:
+    """The report, in Markdown: every figure of every run in two tables, then the targets, PASS or MISS.
+
+    The targets are judged at N >= 1000 and at the largest N of the run.
+    """
+    lines = [
+        "| N | kind | poll interval s | wall / ideal | worst lateness (intervals) | CPU ms / 1000 polls "
+        "| CPU s / 1000 clips | requests / clip | RSS MB / 1000 |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.triggers} | {r.kind} | {r.poll_interval:g} | {r.wall_vs_ideal:.2f} | {r.worst_lateness_intervals:.2f} "
+        f"| {r.cpu_ms_per_1000_polls:.0f} | {r.cpu_seconds / r.triggers * 1000:.2f} | {r.requests_per_clip:.2f} "
+        f"| {r.rss_mb_per_1000:.1f} |"
+        for r in results
+    ]
+    lines += [
+        "",
+        "| N | kind | set-up ms | longest callback ms | longest GC pause ms | 5 ms sleeper lag ms "
+        "| sandbox CPU share | sandbox p50 ms | sandbox p99 ms |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.triggers} | {r.kind} | {r.setup_ms:.1f} | {r.longest_callback_ms:.0f} | {r.longest_gc_pause_ms:.0f} "
+        f"| {r.longest_sleeper_lag_ms:.0f} | {r.sandbox_cpu_share:.2f} | {r.sandbox_p50_ms:.1f} "
+        f"| {r.sandbox_p99_ms:.0f} |"
+        for r in results
+    ]
+    largest = max(r.triggers for r in results)
+    for n in sorted({r.triggers for r in results}):
+        if n < 1000 and n != largest:
+            continue
+        pair = {r.kind: r for r in results if r.triggers == n}
+        lines.append("")
+        lines += [
+            f"- N={n}: {'PASS' if passed else 'MISS'} {name}: {detail}"
+            for name, passed, detail in verdicts(pair["pixverse"], pair["http-peer"])
+        ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,10 @@ def test_download_benchmark_runs(tmp_path: Path) -> None:
     assert [row["size_bytes"] for row in rows] == [1_000_000, 2_000_000]
     assert {"curl_mb_s", "local_mb_s", "local_growth_mb", "s3_mb_s", "s3_growth_mb"} <= set(rows[0])
     assert printed.count("PASS") + printed.count("MISS") == 2
+    strays = [
+        line for line in printed.splitlines() if line and not line.startswith(("| ", "|---", "- PASS ", "- MISS "))
+    ]
+    assert not strays, f"the download benchmark printed more than its report: {strays[:5]}"
 
 
 def test_trigger_benchmark_runs(tmp_path: Path) -> None:
@@ -32,3 +36,6 @@ def test_trigger_benchmark_runs(tmp_path: Path) -> None:
     assert [(row["kind"], row["triggers"]) for row in rows] == [("pixverse", 10), ("http-peer", 10)]
     assert all(row["requests_per_clip"] >= 1 for row in rows)
     assert printed.count("N=10: PASS") + printed.count("N=10: MISS") == 4
+    # stdout is the report alone: Airflow's log lines (it logs to stdout) and raw figures go to stderr.
+    strays = [line for line in printed.splitlines() if line and not line.startswith(("| ", "|---", "- N=10: "))]
+    assert not strays, f"the trigger benchmark printed more than its report: {strays[:5]}"

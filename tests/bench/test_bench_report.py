@@ -1,0 +1,67 @@
+"""`make bench`'s writer: BENCHMARKS.md holds the machine, the commands, tables and PASS/MISS lines, no logs.
+
+Runs bench/report.py at its quick sizes (no figure is asserted), then writes the report again from the
+saved results without running anything, which must give the same file.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_pixverse._compat import AIRFLOW_V_3_0_PLUS
+
+REPO = Path(__file__).resolve().parents[2]
+# What a report line never is: a log line (timestamped, or aiohttp's continuation), a traceback, raw JSON
+# or a benchmark's "# ..." progress note.
+NOT_REPORT = re.compile(
+    r"^(\d{4}-\d\d-\d\d[T ]\d|\[\d{4}-|client_connection:|Traceback|\{|# \S+ N=\d)|\[(warning|error) "
+)
+
+
+@pytest.mark.skipif(
+    not AIRFLOW_V_3_0_PLUS, reason="bench/parse.py parses with the Task SDK (airflow.sdk), which Airflow 2.11 lacks"
+)
+def test_report_holds_figures_and_no_logs(tmp_path: Path) -> None:
+    output, results = tmp_path / "BENCHMARKS.md", tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "bench/report.py", "--quick", "--output", str(output), "--results", str(results)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
+    report = output.read_text()
+
+    titles = re.findall(r"^## (.+)$", report, re.M)
+    assert titles == ["DAG-parse cost", "Download rate and memory", "Triggerer scale"], titles
+    assert re.search(r"^Machine: \d+ cores, .*Apache Airflow \d", report, re.M), report[:1000]
+    for command in ("`python bench/parse.py --repeat 3`", "`python bench/download.py --sizes 1,5 --repeat 1`"):
+        assert command in report, command
+    assert report.count("|---:|") >= 3, "the download and trigger tables are missing"
+    assert len(re.findall(r"\b(PASS|MISS)\b", report)) == 2 + 2 + 4, report
+    logs = [line for line in report.splitlines() if NOT_REPORT.search(line)]
+    assert not logs, f"BENCHMARKS.md holds log lines: {logs[:5]}"
+    assert len(report) < 10_000, f"a quick report of {len(report)} characters: something more than figures got in"
+
+    # The raw figures and each benchmark's output stay in the results folder.
+    assert {path.name for path in results.iterdir()} >= {
+        "run.json",
+        *(f"{name}.{ext}" for name in ("parse", "download", "triggers") for ext in ("json", "log")),
+    }
+
+    again = tmp_path / "again.md"
+    subprocess.run(
+        [sys.executable, "bench/report.py", "--from-results", str(results), "--output", str(again)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert again.read_text() == report
