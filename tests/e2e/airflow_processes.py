@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
 
 import psutil
 import requests
@@ -21,6 +23,12 @@ if TYPE_CHECKING:
 
 # Variables passed through from the test's environment; everything else (AIRFLOW_*, PYTEST_*, ...) stays out.
 PASS_THROUGH = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TMPDIR", "TZ", "VIRTUAL_ENV")
+# How long Airflow may take to come up: a fresh clone (nothing compiled, cold disk cache) on a busy
+# 2-core machine needs minutes, an idle one 10-20 s. Waits poll for readiness and end as soon as it is there.
+STARTUP_TIMEOUT = 240.0
+REQUEST_TIMEOUT = 60.0  # one request to a server that is up, but may still be busy starting the others
+_ASSET = re.compile(r"""<(?:script|link)\b[^>]*?\b(?:src|href)=["']([^"']+)["']""", re.IGNORECASE)
+_BASE = re.compile(r"""<base\b[^>]*?\bhref=["']([^"']+)["']""", re.IGNORECASE)
 
 
 def free_port() -> int:
@@ -191,6 +199,10 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
+class NotYet(Exception):
+    """Raised by a :func:`wait_for` check: not ready yet, and why (shown if the wait times out)."""
+
+
 def wait_for(
     what: str,
     check: Callable[[], Any],
@@ -201,8 +213,8 @@ def wait_for(
 ) -> Any:
     """Call ``check`` until it returns something truthy; fail with the processes' log tails on timeout.
 
-    A check that raises ``requests.RequestException`` counts as "not yet". A process that exits
-    early fails the wait at once.
+    A check that raises ``requests.RequestException`` or :class:`NotYet` counts as "not yet". A
+    process that exits early fails the wait at once.
     """
     deadline = time.monotonic() + timeout
     last: object = None
@@ -212,7 +224,7 @@ def wait_for(
             raise AssertionError(f"while waiting for {what}, {dead[0].name} exited:\n{_tails(processes)}")
         try:
             result = check()
-        except requests.RequestException as exc:
+        except (requests.RequestException, NotYet) as exc:
             result, last = None, exc
         else:
             last = result
@@ -224,6 +236,69 @@ def wait_for(
 
 def _tails(processes: list[AirflowProcess]) -> str:
     return "\n".join(p.tail() for p in processes)
+
+
+def health(base_url: str, components: tuple[str, ...]) -> dict[str, Any]:
+    """The api-server's health answer when the metadatabase and every one of ``components`` is healthy.
+
+    ``components`` are keys of ``GET /api/v2/monitor/health``: scheduler, triggerer, dag_processor.
+    Raises :class:`NotYet` naming what is not healthy yet.
+    """
+    response = requests.get(f"{base_url}/api/v2/monitor/health", timeout=REQUEST_TIMEOUT)
+    if response.status_code != 200:
+        raise NotYet(f"health: HTTP {response.status_code}")
+    body: dict[str, Any] = response.json()
+    sick = [c for c in ("metadatabase", *components) if (body.get(c) or {}).get("status") != "healthy"]
+    if sick:
+        raise NotYet(f"not healthy yet: {', '.join(sick)} ({body})")
+    return body
+
+
+def wait_until_healthy(
+    base_url: str, processes: list[AirflowProcess], components: tuple[str, ...], timeout: float = STARTUP_TIMEOUT
+) -> dict[str, Any]:
+    """Wait until the api-server answers and reports ``components`` healthy (their heartbeats are fresh)."""
+    what = f"the api-server to report {', '.join(('metadatabase', *components))} healthy"
+    result: dict[str, Any] = wait_for(what, lambda: health(base_url, components), timeout=timeout, processes=processes)
+    return result
+
+
+def _fetch_page_and_assets(base_url: str, path: str) -> int:
+    """GET a UI page and every script, style sheet and icon it names; the bytes fetched."""
+    page = requests.get(base_url + path, timeout=REQUEST_TIMEOUT)
+    if page.status_code != 200 or "html" not in page.headers.get("Content-Type", ""):
+        raise NotYet(f"GET {path}: HTTP {page.status_code} {page.headers.get('Content-Type')}")
+    base = _BASE.search(page.text)
+    root = urljoin(page.url, base.group(1)) if base else page.url
+    fetched = len(page.content)
+    for ref in _ASSET.findall(page.text):
+        url = urljoin(root, ref)
+        if not url.startswith(base_url) or url.rstrip("/") == base_url:
+            continue
+        asset = requests.get(url, timeout=REQUEST_TIMEOUT)
+        # A wrong path comes back as the single-page app's HTML, with 200: that is not the asset.
+        if asset.status_code != 200 or (ref.endswith(".js") and "html" in asset.headers.get("Content-Type", "")):
+            raise NotYet(f"GET {url} (named by {path}): HTTP {asset.status_code} {asset.headers.get('Content-Type')}")
+        fetched += len(asset.content)
+    return fetched
+
+
+def warm_ui(
+    base_url: str,
+    processes: list[AirflowProcess],
+    paths: tuple[str, ...] = ("/", "/auth/login/"),
+    timeout: float = STARTUP_TIMEOUT,
+) -> int:
+    """Load the UI's pages and their assets once, so that a browser's first visit finds them served and cached.
+
+    Returns the bytes fetched; fails with the processes' logs when the UI does not answer in time.
+    """
+
+    def load() -> int:
+        return sum(_fetch_page_and_assets(base_url, path) for path in paths)
+
+    fetched: int = wait_for("the UI pages and their assets", load, timeout=timeout, processes=processes)
+    return fetched
 
 
 def simple_auth_env(home: Path, users: Mapping[str, str]) -> dict[str, str]:
@@ -253,14 +328,14 @@ class AirflowApi:
     def login(cls, base_url: str, username: str, password: str) -> AirflowApi:
         """A client with a token from ``POST /auth/token`` (the simple auth manager's login)."""
         response = requests.post(
-            f"{base_url}/auth/token", json={"username": username, "password": password}, timeout=10
+            f"{base_url}/auth/token", json={"username": username, "password": password}, timeout=REQUEST_TIMEOUT
         )
         assert response.ok, f"POST /auth/token as {username}: {response.status_code} {response.text}"
         return cls(base_url, response.json()["access_token"])
 
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """Send a request to ``/api/v2{path}``."""
-        return self.session.request(method, f"{self.base_url}/api/v2{path}", timeout=10, **kwargs)
+        return self.session.request(method, f"{self.base_url}/api/v2{path}", timeout=REQUEST_TIMEOUT, **kwargs)
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request and return its JSON body; fail on an error status."""

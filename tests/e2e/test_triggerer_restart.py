@@ -12,6 +12,7 @@ from urllib.parse import unquote
 
 import pytest
 from e2e.airflow_processes import (
+    STARTUP_TIMEOUT,
     AirflowApi,
     AirflowProcess,
     airflow_env,
@@ -20,6 +21,7 @@ from e2e.airflow_processes import (
     still_running,
     stop_all,
     wait_for,
+    wait_until_healthy,
 )
 
 from airflow_provider_pixverse.sandbox import PixVerseSandbox
@@ -32,7 +34,7 @@ DAG_ID = "pixverse_e2e_triggerer"
 TASK_ID = "wait_for_speech"
 TRIGGER_CLASSPATH = "airflow_provider_pixverse.triggers.pixverse.PixVerseSpeechTrigger"
 POKE_INTERVAL = 5.0  # the DAG's sensor poke_interval
-STARTUP_TIMEOUT = 90.0
+STEP_TIMEOUT = 120.0  # one step once Airflow is up (a defer, a poll, a take-over): seconds when idle
 
 
 def _clip_polls(sandbox: PixVerseSandbox, audio_id: str) -> list[float]:
@@ -78,7 +80,7 @@ def _dag_ready(api: AirflowApi) -> bool:
 
 
 @pytest.mark.e2e
-@pytest.mark.timeout(280)
+@pytest.mark.timeout(600)
 def test_deferred_sensor_survives_triggerer_sigkill(tmp_path: Path) -> None:
     home, dags, logs = tmp_path / "airflow_home", tmp_path / "dags", tmp_path / "logs"
     for folder in (home, dags, logs):
@@ -110,7 +112,7 @@ def test_deferred_sensor_survives_triggerer_sigkill(tmp_path: Path) -> None:
         start("dag-processor", ["dag-processor"])
         triggerer = start("triggerer", ["triggerer", "--skip-serve-logs"])
         api = AirflowApi(f"http://127.0.0.1:{api_port}")
-        until("the api-server", lambda: api.call("GET", "/monitor/health").ok)
+        wait_until_healthy(api.base_url, live, ("scheduler", "dag_processor", "triggerer"))
         until(f"the DAG {DAG_ID} to be parsed", lambda: _dag_ready(api))
         phases["parsed"] = time.monotonic()
         api.json("PATCH", f"/dags/{DAG_ID}", json={"is_paused": False})
@@ -121,7 +123,7 @@ def test_deferred_sensor_survives_triggerer_sigkill(tmp_path: Path) -> None:
         trigger = deferred["trigger"]
         assert trigger["classpath"] == TRIGGER_CLASSPATH, trigger
         # One check from the worker, then the trigger's first poll from inside the triggerer.
-        until("the trigger's first poll", lambda: len(_clip_polls(sandbox, audio_id)) >= 2, timeout=30)
+        until("the trigger's first poll", lambda: len(_clip_polls(sandbox, audio_id)) >= 2, timeout=STEP_TIMEOUT)
         first_owner = until("the trigger's triggerer", lambda: _ti(api, run_id)["trigger"]["triggerer_id"])
 
         phases["deferred"] = time.monotonic()
@@ -140,7 +142,7 @@ def test_deferred_sensor_survives_triggerer_sigkill(tmp_path: Path) -> None:
         taken_over = until(
             "the restarted triggerer to take the trigger over",
             lambda: _ti(api, run_id)["trigger"]["triggerer_id"] not in (None, first_owner),
-            timeout=60,
+            timeout=STEP_TIMEOUT,
         )
         assert taken_over
         phases["taken over"] = time.monotonic()
@@ -148,11 +150,11 @@ def test_deferred_sensor_survives_triggerer_sigkill(tmp_path: Path) -> None:
         until(
             "the restarted triggerer to poll the clip",
             lambda: any(at > restarted_at for at in _clip_polls(sandbox, audio_id)),
-            timeout=30,
+            timeout=STEP_TIMEOUT,
         )
         sandbox.finish_clip(audio_id)
         finished_at = time.time()
-        until("the run to succeed", lambda: _run_state(api, run_id) == "success", timeout=60)
+        until("the run to succeed", lambda: _run_state(api, run_id) == "success", timeout=STEP_TIMEOUT)
         phases["success"] = time.monotonic()
 
         xcom = api.json("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{TASK_ID}/xcomEntries/return_value")
