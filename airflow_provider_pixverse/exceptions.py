@@ -18,6 +18,7 @@ from airflow_provider_pixverse._api.errors import (
     PixVerseRateLimitError,
     PixVerseResponseError,
     PixVerseServerError,
+    PixVerseStorageError,
 )
 
 __all__ = [
@@ -33,4 +34,5 @@ __all__ = [
     "PixVerseRateLimitError",
     "PixVerseResponseError",
     "PixVerseServerError",
+    "PixVerseStorageError",
 ]

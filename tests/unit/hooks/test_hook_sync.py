@@ -106,6 +106,26 @@ def test_wrong_token_is_unauthorized_and_the_token_stays_secret(
     assert "Unauthorized" in str(info.value)
     for text in (str(info.value), repr(info.value), message, logged, repr(hook), repr(hook.settings)):
         assert "wrong-token-XYZ" not in text
+    assert "pixverse_bad" in str(info.value) and "password" in str(info.value)  # which connection, which field
+
+
+@pytest.mark.parametrize("side", ["sync", "async"])
+async def test_the_token_is_masked_in_every_log_line_once_read(
+    pixverse_sandbox: PixVerseSandbox, monkeypatch: pytest.MonkeyPatch, side: str
+) -> None:
+    """Whatever logs the token later (a user's task, a library), Airflow's masker hides it."""
+    from airflow.providers.common.compat.sdk import redact
+
+    token = f"masked-token-{side}-0123456789"
+    # Pasted with a newline: Airflow masks the password as stored; the hook must mask the token it sends.
+    use_connection(monkeypatch, f"pixverse_mask_{side}", host=pixverse_sandbox.url, password=f"{token}\n")
+    assert redact(f"the token is {token}") == f"the token is {token}"  # not masked before it is read
+    hook = PixVerseHook(f"pixverse_mask_{side}")
+    if side == "sync":
+        hook.settings  # noqa: B018
+    else:
+        await hook.aget_settings()
+    assert redact(f"the token is {token}") == "the token is ***"
 
 
 def test_test_connection_succeeds(hook: PixVerseHook, pixverse_sandbox: PixVerseSandbox) -> None:
