@@ -146,3 +146,87 @@ def test_bad_settings_fail_before_any_call(pixverse_sandbox: PixVerseSandbox) ->
     with pytest.raises(PixVerseInvalidInputError, match="pitch=40"):
         run(PixVerseCreateSpeechOperator(task_id="c", text="Hi", voice_id=VOICE, pitch=40))
     assert api_requests(pixverse_sandbox) == []
+
+
+def test_airflow_alert_email_in_default_args_is_not_the_pixverse_account(
+    airflow_db: Any, pixverse_sandbox: PixVerseSandbox
+) -> None:
+    from airflow.providers.common.compat.sdk import DAG
+
+    with DAG("alerts", schedule=None, default_args={"email": ["oncall@corp.example"]}):
+        operator = PixVerseCreateSpeechOperator(task_id="c", text="Hi", voice_id=VOICE, wait_for_completion=False)
+    run(operator)
+    assert operator.email == ["oncall@corp.example"]  # Airflow's alert address, untouched
+    (create,) = creates(pixverse_sandbox)
+    assert b"oncall@corp.example" not in create.body
+
+
+def test_the_pixverse_account_can_come_from_default_args(airflow_db: Any, pixverse_sandbox: PixVerseSandbox) -> None:
+    from airflow.providers.common.compat.sdk import DAG
+
+    with DAG("accounts", schedule=None, default_args={"account_email": "voices@corp.example", "email": "x@y.z"}):
+        operator = PixVerseCreateSpeechOperator(task_id="c", text="Hi", voice_id=VOICE, wait_for_completion=False)
+    audio_id, _ = run(operator)
+    assert "voices@corp.example" in audio_id and operator.email == "x@y.z"
+    (create,) = creates(pixverse_sandbox)
+    assert b'name="email"' in create.body and b"voices@corp.example" in create.body
+
+
+def test_a_create_whose_answer_was_lost_is_found_not_sent_again(pixverse_sandbox: PixVerseSandbox) -> None:
+    """The POST reached the server and made a job, the answer never came back: the retry resumes that job."""
+    from airflow_provider_pixverse.exceptions import PixVerseConnectionError
+
+    store = MemoryStateStore()
+    text = "Spoken once, paid once."
+    pixverse_sandbox.add_fault("drop", count=1, path_contains="/speech/create")
+    with pytest.raises(PixVerseConnectionError) as lost:
+        run(PixVerseCreateSpeechOperator(task_id="c", text=text, voice_id=VOICE, deferrable=False), store)
+    assert lost.value.request_sent
+    # What the lost request made on the server, and a job of another intent (same text, other voice).
+    made = pixverse_sandbox.add_clip(text=text, voice_id=VOICE, status="COMPLETED")
+    pixverse_sandbox.add_clip(text=text, voice_id="minimax_english_calm_narrator", status="COMPLETED")
+    assert AUDIO_ID_STATE_KEY not in store.values and store.values["pixverse_create_intent"]["voice_id"] == VOICE
+    clip, _ = run(PixVerseCreateSpeechOperator(task_id="c", text=text, voice_id=VOICE, deferrable=False), store)
+    assert clip["audio_id"] == made["audio_id"] == store.values[AUDIO_ID_STATE_KEY]
+    assert len(creates(pixverse_sandbox)) == 1  # the lost one only
+
+
+def test_an_intent_with_no_job_to_show_creates(pixverse_sandbox: PixVerseSandbox) -> None:
+    store = MemoryStateStore()
+    pixverse_sandbox.add_fault("status", code=429, count=1, path_contains="/speech/create")
+    operator = PixVerseCreateSpeechOperator(task_id="c", text="Hi", voice_id=VOICE, wait_for_completion=False)
+    operator.hook.retry_policy = type(operator.hook.retry_policy)(max_attempts=1)
+    with pytest.raises(Exception, match="429"):
+        run(operator, store)
+    audio_id, _ = run(
+        PixVerseCreateSpeechOperator(task_id="c", text="Hi", voice_id=VOICE, wait_for_completion=False), store
+    )
+    assert audio_id == store.values[AUDIO_ID_STATE_KEY]
+    assert len(creates(pixverse_sandbox)) == 2
+
+
+def test_the_link_is_empty_not_missing_before_there_is_a_url(pixverse_sandbox: PixVerseSandbox) -> None:
+    _, ti = run(PixVerseCreateSpeechOperator(task_id="c", text="Hi", voice_id=VOICE, wait_for_completion=False))
+    assert ti.xcoms["pixverse_audio_url"] == ""
+
+
+@pytest.mark.parametrize(
+    ("url", "link"),
+    [
+        ("https://user:secret@media.example/a.mp3", "https://media.example/a.mp3"),
+        ("javascript:alert(1)", ""),
+        ("file:///etc/passwd", ""),
+    ],
+)
+def test_only_a_checked_media_url_becomes_the_link(pixverse_sandbox: PixVerseSandbox, url: str, link: str) -> None:
+    clip = pixverse_sandbox.add_clip(text="Hi", voice_id=VOICE, status="COMPLETED")
+    pixverse_sandbox.add_fault("status", code=200, body={**clip, "url": url}, count=-1, path_contains="/speech/user:")
+    operator = PixVerseCreateSpeechOperator(task_id="c", text="Hi", voice_id=VOICE, deferrable=False)
+    ti = RecordingTaskInstance()
+    if link:
+        result = operator.execute({"ti": ti})
+        assert "secret" not in str(ti.xcoms) and result["audio_id"]
+    else:
+        with pytest.raises(PixVerseInvalidInputError, match="refusing"):
+            operator.execute({"ti": ti})
+    assert ti.xcoms["pixverse_audio_url"] == link

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -204,3 +205,16 @@ def test_a_different_file_of_the_same_size_is_not_taken_for_the_clip(
     assert target.read_bytes()[2:] == bytes(clip["file_size"] - 2)
     assert len(media_requests(pixverse_sandbox)) == 1
     assert files_in(tmp_path) == [clip["name"]]
+
+
+def test_rate_limits_spend_from_the_wait_timeout(pixverse_sandbox: PixVerseSandbox, tmp_path: Path) -> None:
+    """Facing 429s with a 5 s Retry-After, a 3 s wait ends as a timeout at 3 s, not as a rate-limit error later."""
+    from airflow.providers.common.compat.sdk import AirflowTaskTimeout
+
+    audio_id = pixverse_sandbox.add_clip(text="Hi", voice_id=VOICE, status="COMPLETED")["audio_id"]
+    pixverse_sandbox.add_fault("status", code=429, retry_after="5", count=-1)
+    started = time.monotonic()
+    with pytest.raises(AirflowTaskTimeout, match="at the deadline"):
+        download(audio_id, f"file://{tmp_path}/", deferrable=False, wait_timeout=3)
+    assert 2.5 < time.monotonic() - started < 4.5
+    assert files_in(tmp_path) == []
