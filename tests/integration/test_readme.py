@@ -228,3 +228,4 @@ def test_control_surface_block(pixverse_sandbox: PixVerseSandbox) -> None:
     assert [(f.kind, f.params, f.count) for f in pixverse_sandbox.faults.pending()] == [("status", {"code": 503}, 2)]
     assert pixverse_sandbox.clip(clip["audio_id"])["audio_status_final"]
     assert (pixverse_sandbox.state.queued_seconds, pixverse_sandbox.state.generating_seconds) == (0, 2)
+    assert pixverse_sandbox.credits_left() == 10
