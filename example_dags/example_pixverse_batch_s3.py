@@ -7,8 +7,6 @@ Needs a ``pixverse_default`` connection and an AWS connection (``aws_default`` u
 
 from __future__ import annotations
 
-import os
-
 import pendulum
 from airflow.providers.common.compat.sdk import DAG, Param
 
@@ -23,8 +21,8 @@ TEXTS = [
     "Please mind the gap between the train and the platform.",
 ]
 
-# Seconds between checks of a clip; the local sandbox finishes clips in seconds.
-POLL_INTERVAL = float(os.environ.get("PIXVERSE_POLL_INTERVAL", "10"))
+# Seconds between checks of a clip: published clients poll every 10 to 15 s.
+POLL_INTERVAL = 10
 
 with DAG(
     dag_id="example_pixverse_batch_s3",

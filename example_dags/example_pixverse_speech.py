@@ -9,8 +9,6 @@ through the asset alias ``pixverse_speech``.
 
 from __future__ import annotations
 
-import os
-
 import pendulum
 from airflow.providers.common.compat.sdk import DAG, Param
 
@@ -20,8 +18,8 @@ from airflow_provider_pixverse.operators.pixverse import (
 )
 from airflow_provider_pixverse.sensors.pixverse import PixVerseSpeechSensor
 
-# Seconds between checks of a clip; the local sandbox finishes clips in seconds.
-POLL_INTERVAL = float(os.environ.get("PIXVERSE_POLL_INTERVAL", "10"))
+# Seconds between checks of a clip: published clients poll every 10 to 15 s.
+POLL_INTERVAL = 10
 
 with DAG(
     dag_id="example_pixverse_speech",

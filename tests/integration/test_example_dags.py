@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pytest
 from mutagen.mp3 import MP3
 from pixverse_testing import dag_bag, run_dag
 
@@ -13,11 +12,6 @@ if TYPE_CHECKING:
     from airflow_provider_pixverse.sandbox import PixVerseSandbox
 
 EXAMPLES = Path(__file__).parents[2] / "example_dags"
-
-
-@pytest.fixture(autouse=True)
-def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PIXVERSE_POLL_INTERVAL", "0.5")
 
 
 def test_examples_parse_without_errors() -> None:
@@ -29,7 +23,8 @@ def test_examples_parse_without_errors() -> None:
 def test_create_wait_download_to_local_storage(
     airflow_db: Path, pixverse_sandbox: PixVerseSandbox, tmp_path: Path
 ) -> None:
-    pixverse_sandbox.set_clock(queued_seconds=0.5, generating_seconds=1.5)
+    # Clips finish before the wait's first look: the examples poll every 10 s, as users' DAGs would.
+    pixverse_sandbox.set_clock(queued_seconds=0, generating_seconds=0)
     dag_run = run_dag(
         EXAMPLES / "example_pixverse_speech.py",
         "example_pixverse_speech",
@@ -43,7 +38,7 @@ def test_create_wait_download_to_local_storage(
 
 
 def test_mapped_batch_into_s3(airflow_db: Path, pixverse_sandbox: PixVerseSandbox, s3_bucket: Any) -> None:
-    pixverse_sandbox.set_clock(queued_seconds=0.2, generating_seconds=0.5)
+    pixverse_sandbox.set_clock(queued_seconds=0, generating_seconds=0)
     dag_run = run_dag(
         EXAMPLES / "example_pixverse_batch_s3.py",
         "example_pixverse_batch_s3",
