@@ -14,6 +14,7 @@ The sandbox's command line output and its HTTP control block are checked against
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -92,7 +93,15 @@ def test_readme_uses_the_public_names() -> None:
     assert "_api" not in code
     assert "from airflow_provider_pixverse.exceptions import" in code
     assert "from airflow_provider_pixverse.models import" in code
-    assert not re.search(r"\bemail=", code), "the create operator's account argument is account_email"
+    create_kwargs = {
+        keyword.arg
+        for block in PYTHON
+        for node in ast.walk(ast.parse(block.code))
+        if isinstance(node, ast.Call) and "PixVerseCreateSpeechOperator" in ast.unparse(node.func)
+        for keyword in node.keywords
+    }
+    assert "account_email" in create_kwargs
+    assert "email" not in create_kwargs, "the create operator's account argument is account_email"
     errors = README.read_text(encoding="utf-8").split("\n## Errors\n", 1)[1].split("\n## ", 1)[0]
     assert "`airflow_provider_pixverse.exceptions`" in errors
 
