@@ -17,6 +17,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import statistics
 import tempfile
 import time
@@ -323,6 +324,10 @@ def api_path(raw_path: str) -> str:
     return unquote(urlsplit(raw_path).path)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.mark.distributed
 @pytest.mark.timeout(900)
 def test_clips_survive_killed_workers_and_triggerer(capsys: pytest.CaptureFixture[str]) -> None:
@@ -335,6 +340,8 @@ def test_clips_survive_killed_workers_and_triggerer(capsys: pytest.CaptureFixtur
     cluster = Cluster(root, dags)
     db: Database | None = None
     passed = False
+    # A SIGTERM (a CI job cancelled, a timeout) stops the run like Ctrl-C: through the finally below.
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt)
     try:
         database = cluster.start_postgres()
         broker = cluster.start_redis()
@@ -560,6 +567,7 @@ def test_clips_survive_killed_workers_and_triggerer(capsys: pytest.CaptureFixtur
         passed = True
     finally:
         cluster.stop()
+        signal.signal(signal.SIGTERM, previous_handler)
         if db is not None:
             db.close()
         if passed:
