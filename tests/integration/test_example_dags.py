@@ -21,7 +21,7 @@ def test_examples_parse_without_errors() -> None:
 
 
 def test_create_wait_download_to_local_storage(
-    airflow_db: Path, pixverse_sandbox: PixVerseSandbox, tmp_path: Path
+    airflow_db: Path, pixverse_sandbox: PixVerseSandbox, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     # Clips finish before the wait's first look: the examples poll every 10 s, as users' DAGs would.
     pixverse_sandbox.set_clock(queued_seconds=0, generating_seconds=0)
@@ -35,6 +35,8 @@ def test_create_wait_download_to_local_storage(
     info = MP3(mp3).info
     assert info.length > 1 and info.sample_rate == 44100
     assert [r.method for r in pixverse_sandbox.requests if r.kind == "api"].count("POST") == 1
+    # The create (wait_for_completion=False) has no media URL: its extra link must not log a missing XCom.
+    assert "XCom not found" not in "".join(capfd.readouterr())
 
 
 def test_mapped_batch_into_s3(airflow_db: Path, pixverse_sandbox: PixVerseSandbox, s3_bucket: Any) -> None:
