@@ -107,7 +107,7 @@ class PixVerseDownloadSpeechOperator(_PixVerseClipOperator):
         downstream DAGs can be scheduled on new speech (``schedule=[AssetAlias(name)]``).
     """
 
-    template_fields: Sequence[str] = ("audio_id", "destination", "storage_conn_id")
+    template_fields: Sequence[str] = ("audio_id", "destination", "storage_conn_id", "pixverse_conn_id")
     operator_extra_links = (PixVerseAudioLink(),)
     ui_color = "#d9f2e6"
 
