@@ -97,6 +97,8 @@ def _airflow_env(home: Path, dags_folder: Path) -> dict[str, str]:
     return {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / _DB_FILE}",
+        # Airflow 3 also opens the database asynchronously; a user's setting must not win here either.
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": f"sqlite+aiosqlite:///{home / _DB_FILE}",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
         # Airflow 3: dag.test() runs DAGs that a bundle holds. Airflow 2 ignores this section.

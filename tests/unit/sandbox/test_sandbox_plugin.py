@@ -99,6 +99,8 @@ BEFORE = (os.environ["AIRFLOW_HOME"], settings.SQL_ALCHEMY_CONN)
 def test_dag_test_runs(pixverse_sandbox, pixverse_airflow_home, pytestconfig):
     assert os.environ["AIRFLOW_HOME"] == str(pixverse_airflow_home.path)
     assert settings.SQL_ALCHEMY_CONN == pixverse_airflow_home.database_url
+    home = str(pixverse_airflow_home.path)
+    assert home in getattr(settings, "SQL_ALCHEMY_CONN_ASYNC", home)  # Airflow 3 only
     assert pixverse_airflow_home.dags_folder == pytestconfig.rootpath / "my_dags"
     dag_run = pixverse_airflow_home.get_dag("user_dag").test()
     assert dag_run.state == "success"
@@ -128,6 +130,9 @@ def test_airflow_home_fixture_in_a_fresh_pytest_run(tmp_path: Path) -> None:
     user_home = tmp_path / "users-airflow-home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_")}
     env.update(AIRFLOW_HOME=str(user_home), PYTHONPATH=str(ROOT))
+    # A user's own database settings, which the fixture must override and then put back.
+    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{user_home}/airflow.db"
+    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = f"sqlite+aiosqlite:///{user_home}/airflow.db"
     plugin = ["-p", "no:pixverse_sandbox", "-p", "airflow_provider_pixverse.sandbox.pytest_plugin"]
     out = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugin, str(tmp_path)],
