@@ -13,10 +13,27 @@ from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, A
 # Core, not the Task SDK, on 2.11 and on every 3.x so far; common.compat has no alias for them.
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+try:
+    # 3.0+: event triggers; from 3.3 on, those with a shared_stream_key() share one poll per group.
+    from airflow.triggers.base import BaseEventTrigger
+except ImportError:  # Airflow 2.11
+    BaseEventTrigger = BaseTrigger  # type: ignore[assignment,misc]
+
 HAS_TASK_STATE_STORE: bool = AIRFLOW_V_3_3_PLUS
 """``context["task_state_store"]`` (state that survives task retries) arrived in Airflow 3.3.
 
 Before 3.3 a retry of the create operator cannot find the clip an earlier try created: the
 operator logs a warning and creates again."""
 
-__all__ = ["AIRFLOW_V_3_0_PLUS", "HAS_TASK_STATE_STORE", "BaseTrigger", "TriggerEvent"]
+HAS_SHARED_STREAMS: bool = AIRFLOW_V_3_3_PLUS
+"""From Airflow 3.3 the triggerer runs one ``open_shared_stream()`` per group of event triggers
+with the same ``shared_stream_key()``; before, each trigger runs its own ``run()``."""
+
+__all__ = [
+    "AIRFLOW_V_3_0_PLUS",
+    "HAS_SHARED_STREAMS",
+    "HAS_TASK_STATE_STORE",
+    "BaseEventTrigger",
+    "BaseTrigger",
+    "TriggerEvent",
+]

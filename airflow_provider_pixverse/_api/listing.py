@@ -1,7 +1,15 @@
-"""Paging through GET speech/: which page to ask for next, and the clips gathered so far."""
+"""Paging through GET speech/: which page to ask for next, and the clips gathered so far.
+
+The stop rule of a listing that looks for ``wanted`` clips (the shared poll of waiting clips):
+stop once every wanted clip has been seen, or at the last page, or after ``max_pages`` pages
+(by default twice the pages the wanted clips would fill, and two more: room for the account's
+other clips between them).
+A wanted clip not seen by then is looked up by its own GET.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from airflow_provider_pixverse._api.clip import SpeechClip
@@ -15,19 +23,37 @@ class SpeechListing:
 
     email: str | None = None
     max_items: int | None = None
+    page_size: int = LIST_PAGE_SIZE
+    wanted: frozenset[str] = frozenset()
+    max_pages: int | None = None
     clips: list[SpeechClip] = field(default_factory=list)
     next_offset: int | None = 0
+    pages: int = 0
+    _unseen: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._unseen = set(self.wanted)
+        if self.wanted and self.max_pages is None:
+            self.max_pages = 2 * math.ceil(len(self.wanted) / self.page_size) + 2
 
     def next_request(self) -> ApiRequest | None:
         """The request for the next page, or ``None`` when the listing is complete."""
         if self.next_offset is None or (self.max_items is not None and len(self.clips) >= self.max_items):
             return None
-        return list_speech_request(email=self.email, offset=self.next_offset, limit=LIST_PAGE_SIZE)
+        if self.wanted and not self._unseen:
+            return None
+        if self.max_pages is not None and self.pages >= self.max_pages:
+            return None
+        return list_speech_request(email=self.email, offset=self.next_offset, limit=self.page_size)
 
     def add_page(self, data: object) -> None:
         """Take in one decoded page."""
         page, self.next_offset = parse_speech_page(data)
-        self.clips.extend(SpeechClip.from_json(item) for item in page)
+        self.pages += 1
+        for item in page:
+            clip = SpeechClip.from_json(item)
+            self.clips.append(clip)
+            self._unseen.discard(clip.audio_id or "")
 
     def result(self) -> list[SpeechClip]:
         """The clips, newest first, at most ``max_items``."""

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 DEFAULT_HOST = "https://api.useapi.net"
 API_PATH = "/v2/pixverse"
 DEFAULT_TIMEOUT = 30.0
+# The API documents a default page of 50 and no maximum; a connection may ask for other sizes.
 LIST_PAGE_SIZE = 50
+MAX_LIST_PAGE_SIZE = 1000
 # The most an API answer may hold, compressed or decoded. A clip is about 1 KB and a list page of
 # 50 clips about 60 KB; 8 MiB is far above both and keeps a hostile answer from filling memory.
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
@@ -36,6 +38,7 @@ class ApiSettings:
     timeout: float = DEFAULT_TIMEOUT
     conn_id: str = "pixverse_default"
     max_answer_bytes: int = MAX_ANSWER_BYTES
+    list_page_size: int = LIST_PAGE_SIZE
 
     def __repr__(self) -> str:  # the token must never show up in a repr or a log line
         return (
@@ -101,7 +104,21 @@ def settings_from_connection(
     if timeout <= 0:
         raise PixVerseInvalidInputError(f"connection {conn_id!r} has timeout={timeout!r}; it must be positive")
     email = extra.get("email") or None
-    return ApiSettings(base_url=base_url, token=password, email=email, timeout=timeout, conn_id=conn_id)
+    page_size = extra.get("list_page_size")
+    if page_size is None or page_size == "":
+        page_size = LIST_PAGE_SIZE
+    try:
+        page_size = int(page_size)
+    except (TypeError, ValueError):
+        page_size = 0
+    if not 1 <= page_size <= MAX_LIST_PAGE_SIZE:
+        raise PixVerseInvalidInputError(
+            f"connection {conn_id!r} has list_page_size={extra.get('list_page_size')!r} in its extra; "
+            f"give a whole number from 1 to {MAX_LIST_PAGE_SIZE} (the API's default page is {LIST_PAGE_SIZE})"
+        )
+    return ApiSettings(
+        base_url=base_url, token=password, email=email, timeout=timeout, conn_id=conn_id, list_page_size=page_size
+    )
 
 
 @dataclass(frozen=True)

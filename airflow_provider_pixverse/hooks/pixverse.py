@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import ssl
@@ -296,20 +297,23 @@ class PixVerseHook(BaseHook):
         settings = await self.aget_settings()
         return SpeechClip.from_json(await self._asend(settings, request), audio_id=request.audio_id)
 
+    async def alist_speech_for(self, account: str, wanted: frozenset[str]) -> list[SpeechClip]:
+        """The account's newest clips, paged only as far as the ``wanted`` ones (the shared poll's round)."""
+        settings = await self.aget_settings()
+        listing = SpeechListing(email=account, page_size=settings.list_page_size, wanted=wanted)
+        while (request := listing.next_request()) is not None:
+            listing.add_page(await self._asend(settings, request))
+        return listing.result()
+
     async def aclose(self) -> None:
-        """Close the async HTTP session, if one was opened."""
-        client, self._async_client = self._async_client, None
-        if client is not None:
-            await client.close()
+        """Let go of the async HTTP session (closed with the last hook of the event loop that uses it)."""
+        if self._async_client is not None:
+            self._async_client = None
+            await _SESSIONS.release()
 
     async def _asend(self, settings: ApiSettings, request: ApiRequest) -> Any:
         if self._async_client is None:
-            # One session per hook, kept alive between polls. The TLS context is built once per
-            # process: building one costs tens of ms.
-            self._async_client = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=shared_ssl_context(), limit=4, ttl_dns_cache=300),
-                trust_env=False,
-            )
+            self._async_client = _SESSIONS.acquire()
         what = f"{request.method} {request.path}"
         async with (
             _aiohttp_failures(what, audio_id=request.audio_id),
@@ -437,6 +441,50 @@ def _aiohttp_form(form: dict[str, str] | None) -> Any:
     for key, value in form.items():
         data.add_field(key, value)
     return data
+
+
+class _SessionPool:
+    """One aiohttp session per event loop, shared by every hook of that loop, closed with its last user.
+
+    A thousand waiting clips in one triggerer then keep one session and one connection pool between
+    them, not one each. Requests carry their own headers (the token), so sharing is safe across
+    connections; one request's failure or cancellation leaves the session to the others.
+    """
+
+    def __init__(self) -> None:
+        self._sessions: dict[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, int]] = {}
+
+    def acquire(self) -> aiohttp.ClientSession:
+        """The loop's session, opened on first use; count one more user."""
+        loop = asyncio.get_running_loop()
+        session, users = self._sessions.get(loop, (None, 0))
+        if session is None or session.closed:
+            # The TLS context is built once per process: building one costs tens of ms.
+            connector = aiohttp.TCPConnector(ssl=shared_ssl_context(), limit=SESSION_CONNECTIONS, ttl_dns_cache=300)
+            session, users = aiohttp.ClientSession(connector=connector, trust_env=False), 0
+        self._sessions[loop] = (session, users + 1)
+        return session
+
+    async def release(self) -> None:
+        """One user fewer; the last one closes the session."""
+        loop = asyncio.get_running_loop()
+        session, users = self._sessions.get(loop, (None, 0))
+        if session is None:
+            return
+        if users > 1:
+            self._sessions[loop] = (session, users - 1)
+            return
+        del self._sessions[loop]
+        await session.close()
+
+    def users(self) -> int:
+        """How many hooks of the running loop hold its session (for tests)."""
+        return self._sessions.get(asyncio.get_running_loop(), (None, 0))[1]
+
+
+# Connections one event loop keeps open to the API at most.
+SESSION_CONNECTIONS = 16
+_SESSIONS = _SessionPool()
 
 
 @functools.cache

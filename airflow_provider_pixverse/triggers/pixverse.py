@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_pixverse._api.errors import PixVerseError
-from airflow_provider_pixverse._api.waiting import ClipWaiter
-from airflow_provider_pixverse._compat import BaseTrigger, TriggerEvent
+from airflow_provider_pixverse._api.ids import account_of
+from airflow_provider_pixverse._api.waiting import ClipWaiter, Decision
+from airflow_provider_pixverse._compat import HAS_SHARED_STREAMS, BaseEventTrigger, TriggerEvent
 
 # Imported with the trigger module, so the triggerer pays for the HTTP stack once, when it loads
 # this class, and never inside a trigger's run().
 from airflow_provider_pixverse.hooks.pixverse import PixVerseHook, shared_ssl_context
+from airflow_provider_pixverse.triggers.account_stream import WANTED, AccountSnapshot, account_snapshots
 
 # Loading the CA store takes tens of milliseconds: do it now, not in the first trigger's run().
 shared_ssl_context()
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Hashable
 
     from airflow_provider_pixverse._api.clip import SpeechClip
 
 
-class PixVerseSpeechTrigger(BaseTrigger):
+class PixVerseSpeechTrigger(BaseEventTrigger):
     """
     Poll a speech clip until its status is final, then fire one event.
 
@@ -30,6 +33,11 @@ class PixVerseSpeechTrigger(BaseTrigger):
     last clip seen, or ``None``), ``message``, ``error_type`` and ``error`` (the error's class and
     fields, so the task raises it again). The rules of the wait are those of
     :class:`~airflow_provider_pixverse._api.waiting.ClipWaiter`, the same as a worker-side wait.
+
+    On Airflow 3.3+ the triggers of one connection, account and poll interval share one poll:
+    one listing of the account per interval (see :mod:`.account_stream`); a trigger whose clip
+    the listing does not show looks it up with its own GET, at most once per interval. Before
+    3.3 each trigger polls its clip itself, over the event loop's one shared HTTP session.
 
     :param audio_id: The clip to wait for.
     :param end_time: The deadline as a UNIX timestamp; absolute, so a trigger re-created on
@@ -71,27 +79,76 @@ class PixVerseSpeechTrigger(BaseTrigger):
     def _make_hook(self) -> PixVerseHook:
         return PixVerseHook(self.pixverse_conn_id)
 
+    def shared_stream_key(self) -> Hashable | None:
+        """The group whose one poll this trigger shares (Airflow 3.3+): connection, account, interval."""
+        if not HAS_SHARED_STREAMS:
+            return None
+        return ("pixverse-speech", self.pixverse_conn_id, account_of(self.audio_id), float(self.poll_interval))
+
+    @classmethod
+    async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[AccountSnapshot]:
+        """The group's poll: one listing of the account per interval, for as long as the group lives."""
+        trigger = cls(**kwargs)
+        group = trigger.shared_stream_key()
+        async for snapshot in account_snapshots(
+            trigger._make_hook(), group, account=account_of(trigger.audio_id), poll_interval=trigger.poll_interval
+        ):
+            yield snapshot
+
+    async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
+        """This trigger's clip out of each snapshot; its own GET when the listing does not show it."""
+        hook = self._make_hook()
+        clock = hook.clock
+        group = self.shared_stream_key()
+        WANTED.add(group, self.audio_id)
+        try:
+            now = clock.time()
+            waiter = self._waiter(now)
+            decision = waiter.first_wait(now)
+            while decision.event is None:
+                remaining = max(self.end_time - clock.time(), 0.0)
+                try:
+                    snapshot = await asyncio.wait_for(anext(shared_stream), timeout=remaining)
+                except TimeoutError:  # the deadline passed with no round of the group
+                    decision = waiter.first_wait(clock.time())
+                    continue
+                # Snapshots come once per interval, so a clip the listing does not show is looked
+                # up with its own GET at most once per interval.
+                answer = snapshot.error or snapshot.clips.get(self.audio_id) or await self._poll_once(hook)
+                decision = waiter.after(answer, clock.time())
+                self._log_note(decision)
+            self.log.info("%s", decision.event["message"])
+            yield TriggerEvent(decision.event)
+        finally:
+            WANTED.remove(group, self.audio_id)
+            await hook.aclose()
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until final, an error no wait will cure, or the deadline."""
         hook = self._make_hook()
         clock = hook.clock
         try:
             now = clock.time()
-            waiter = ClipWaiter(
-                self.audio_id, self.end_time, self.poll_interval, started=self.started if self.started else now
-            )
+            waiter = self._waiter(now)
             decision = waiter.first_wait(now)
             while decision.event is None:
                 await clock.asleep(decision.wait)
-                answer: SpeechClip | PixVerseError
-                try:
-                    answer = await hook.apoll_speech(self.audio_id)
-                except PixVerseError as error:
-                    answer = error
-                decision = waiter.after(answer, clock.time())
-                if decision.note:
-                    self.log.info("%s", decision.note)
+                decision = waiter.after(await self._poll_once(hook), clock.time())
+                self._log_note(decision)
             self.log.info("%s", decision.event["message"])
             yield TriggerEvent(decision.event)
         finally:
             await hook.aclose()
+
+    def _waiter(self, now: float) -> ClipWaiter:
+        return ClipWaiter(self.audio_id, self.end_time, self.poll_interval, started=self.started or now)
+
+    async def _poll_once(self, hook: PixVerseHook) -> SpeechClip | PixVerseError:
+        try:
+            return await hook.apoll_speech(self.audio_id)
+        except PixVerseError as error:
+            return error
+
+    def _log_note(self, decision: Decision) -> None:
+        if decision.note:
+            self.log.info("%s", decision.note)
