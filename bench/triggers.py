@@ -7,7 +7,7 @@ polling the sandbox's readiness URL for the same clips (404 until final, so it k
 
     python bench/triggers.py [--sizes 100,1000,5000] [--poll-interval S] [--polls 3] [--json OUT]
 
-stdout gets the report alone (a table, PASS/MISS lines); the raw figures of each run, and every log line
+stdout gets the report alone (tables, PASS/MISS lines); the raw figures of each run, and every log line
 (Airflow logs to stdout), go to stderr.
 """
 

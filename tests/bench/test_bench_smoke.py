@@ -34,7 +34,10 @@ def test_trigger_benchmark_runs(tmp_path: Path) -> None:
     printed = run_bench("bench/triggers.py", "--sizes", "10", "--poll-interval", "0.3", "--json", str(out))
     rows = json.loads(out.read_text())
     assert [(row["kind"], row["triggers"]) for row in rows] == [("pixverse", 10), ("http-peer", 10)]
-    assert all(row["requests_per_clip"] >= 1 for row in rows)
+    # The peer polls each clip; ours may share one poll among an account's clips (fewer than one per clip).
+    requests = {row["kind"]: row["requests_per_clip"] for row in rows}
+    assert requests["pixverse"] > 0, requests
+    assert requests["http-peer"] >= 1, requests
     assert printed.count("N=10: PASS") + printed.count("N=10: MISS") == 4
     # stdout is the report alone: Airflow's log lines (it logs to stdout) and raw figures go to stderr.
     strays = [line for line in printed.splitlines() if line and not line.startswith(("| ", "|---", "- N=10: "))]
