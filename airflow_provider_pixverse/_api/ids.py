@@ -49,3 +49,12 @@ def audio_number(audio_id: str) -> str:
     if tail.isdigit():
         return tail
     return re.sub(r"[^A-Za-z0-9_.-]", "_", audio_id).strip(".") or "speech"
+
+
+def clip_number(audio_id: str | None) -> int | None:
+    """The clip's number (the ``speech:<number>`` of its id): later clips have larger ones. ``None`` if it has none."""
+    if not audio_id:
+        return None
+    match = _CLIP_ID.fullmatch(audio_id)
+    number = match.group("number") if match else ""
+    return int(number) if number.isdigit() else None

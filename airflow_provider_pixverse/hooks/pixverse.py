@@ -297,10 +297,15 @@ class PixVerseHook(BaseHook):
         settings = await self.aget_settings()
         return SpeechClip.from_json(await self._asend(settings, request), audio_id=request.audio_id)
 
-    async def alist_speech_for(self, account: str, wanted: frozenset[str]) -> list[SpeechClip]:
-        """The account's newest clips, paged only as far as the ``wanted`` ones (the shared poll's round)."""
+    async def alist_speech_for(
+        self, account: str, wanted: frozenset[str], *, down_to: int | None = None
+    ) -> list[SpeechClip]:
+        """The account's newest clips, paged only as far as the ``wanted`` ones and clip number ``down_to``.
+
+        One round of the shared poll (see :class:`~airflow_provider_pixverse._api.listing.SpeechListing`).
+        """
         settings = await self.aget_settings()
-        listing = SpeechListing(email=account, page_size=settings.list_page_size, wanted=wanted)
+        listing = SpeechListing(email=account, page_size=settings.list_page_size, wanted=wanted, down_to=down_to)
         while (request := listing.next_request()) is not None:
             listing.add_page(await self._asend(settings, request))
         return listing.result()

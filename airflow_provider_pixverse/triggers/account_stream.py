@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING
 
 from airflow_provider_pixverse._api.errors import PixVerseError
 from airflow_provider_pixverse._api.retry import RetryPolicy, is_transient
+from airflow_provider_pixverse._compat import HAS_SHARED_STREAMS
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Hashable
+    from typing import Any
 
     from airflow_provider_pixverse._api.clip import SpeechClip
     from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
@@ -36,33 +38,50 @@ class AccountSnapshot:
     error: PixVerseError | None = None
 
 
-class WantedClips:
-    """Which clips the subscribers of each group wait for (one registry per triggerer process)."""
+class GroupNeeds:
+    """What the subscribers of each group need listed (one registry per triggerer process).
+
+    Waiting triggers need their clips (``want``); watchers of new speech need every clip newer
+    than their watermark (``watch``). Each round lists as far as the group's needs reach.
+    """
 
     def __init__(self) -> None:
-        self._by_group: dict[Hashable, collections.Counter[str]] = {}
+        self._wanted: dict[Hashable, collections.Counter[str]] = {}
+        self._floors: dict[Hashable, dict[int, int]] = {}
 
-    def add(self, group: Hashable, audio_id: str) -> None:
+    def want(self, group: Hashable, audio_id: str) -> None:
         """A subscriber of ``group`` starts waiting for ``audio_id``."""
-        self._by_group.setdefault(group, collections.Counter())[audio_id] += 1
+        self._wanted.setdefault(group, collections.Counter())[audio_id] += 1
 
-    def remove(self, group: Hashable, audio_id: str) -> None:
+    def unwant(self, group: Hashable, audio_id: str) -> None:
         """A subscriber of ``group`` stops waiting for ``audio_id``."""
-        wanted = self._by_group.get(group)
+        wanted = self._wanted.get(group)
         if wanted is None:
             return
         wanted[audio_id] -= 1
         if wanted[audio_id] <= 0:
             del wanted[audio_id]
         if not wanted:
-            del self._by_group[group]
+            del self._wanted[group]
 
-    def of(self, group: Hashable) -> frozenset[str]:
-        """The clips ``group`` waits for now."""
-        return frozenset(self._by_group.get(group, ()))
+    def watch(self, group: Hashable, watcher: int, down_to: int) -> None:
+        """A watcher of ``group`` needs every clip numbered above ``down_to`` (called again as it moves)."""
+        self._floors.setdefault(group, {})[watcher] = down_to
+
+    def unwatch(self, group: Hashable, watcher: int) -> None:
+        """A watcher of ``group`` leaves."""
+        floors = self._floors.get(group, {})
+        floors.pop(watcher, None)
+        if not floors:
+            self._floors.pop(group, None)
+
+    def of(self, group: Hashable) -> tuple[frozenset[str], int | None]:
+        """The clips ``group`` waits for, and the lowest clip number its watchers need listed down to."""
+        floors = self._floors.get(group)
+        return frozenset(self._wanted.get(group, ())), min(floors.values()) if floors else None
 
 
-WANTED = WantedClips()
+NEEDS = GroupNeeds()
 
 
 async def account_snapshots(
@@ -73,18 +92,18 @@ async def account_snapshots(
     poll_interval: float,
     policy: RetryPolicy | None = None,
 ) -> AsyncIterator[AccountSnapshot]:
-    """Every ``poll_interval``, one listing of ``account`` for the clips ``group`` waits for; forever."""
+    """Every ``poll_interval``, one listing of ``account`` as far as ``group`` needs; forever."""
     policy = policy or RetryPolicy()
     failures = 0
     wait = poll_interval  # the tasks that deferred have just looked at their clips
     try:
         while True:
             await hook.clock.asleep(wait)
-            wanted = WANTED.of(group)
-            if not wanted:
+            wanted, down_to = NEEDS.of(group)
+            if not wanted and down_to is None:
                 continue
             try:
-                clips = await hook.alist_speech_for(account, wanted)
+                clips = await hook.alist_speech_for(account, wanted, down_to=down_to)
             except PixVerseError as error:
                 if is_transient(error):
                     failures += 1
@@ -99,3 +118,40 @@ async def account_snapshots(
             yield AccountSnapshot({clip.audio_id: clip for clip in clips if clip.audio_id})
     finally:
         await hook.aclose()
+
+
+class SharedAccountPoll:
+    """For triggers that share their account's poll (Airflow 3.3+): the group key and the group's loop.
+
+    Waiting triggers and watchers of new speech of one connection, account and poll interval
+    make one group, whichever kind subscribes first: both open the same loop.
+    """
+
+    pixverse_conn_id: str
+    poll_interval: float
+
+    def account(self) -> str:
+        """The account whose clips this trigger needs."""
+        raise NotImplementedError
+
+    def _make_hook(self) -> PixVerseHook:
+        raise NotImplementedError
+
+    def shared_stream_key(self) -> Hashable | None:
+        """The group whose one poll this trigger shares: connection, account, interval (``None`` before 3.3)."""
+        if not HAS_SHARED_STREAMS:
+            return None
+        return ("pixverse-account", self.pixverse_conn_id, self.account(), float(self.poll_interval))
+
+    @classmethod
+    async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[AccountSnapshot]:
+        """The group's poll: one listing of the account per interval, for as long as the group lives."""
+        trigger = cls(**kwargs)  # the trigger class's own constructor
+        snapshots = account_snapshots(
+            trigger._make_hook(),
+            trigger.shared_stream_key(),
+            account=trigger.account(),
+            poll_interval=float(trigger.poll_interval),
+        )
+        async for snapshot in snapshots:
+            yield snapshot

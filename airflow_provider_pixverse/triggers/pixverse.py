@@ -8,23 +8,23 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_pixverse._api.errors import PixVerseError
 from airflow_provider_pixverse._api.ids import account_of
 from airflow_provider_pixverse._api.waiting import ClipWaiter, Decision
-from airflow_provider_pixverse._compat import HAS_SHARED_STREAMS, BaseEventTrigger, TriggerEvent
+from airflow_provider_pixverse._compat import BaseEventTrigger, TriggerEvent
 
 # Imported with the trigger module, so the triggerer pays for the HTTP stack once, when it loads
 # this class, and never inside a trigger's run().
 from airflow_provider_pixverse.hooks.pixverse import PixVerseHook, shared_ssl_context
-from airflow_provider_pixverse.triggers.account_stream import WANTED, AccountSnapshot, account_snapshots
+from airflow_provider_pixverse.triggers.account_stream import NEEDS, SharedAccountPoll
 
 # Loading the CA store takes tens of milliseconds: do it now, not in the first trigger's run().
 shared_ssl_context()
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Hashable
+    from collections.abc import AsyncIterator
 
     from airflow_provider_pixverse._api.clip import SpeechClip
 
 
-class PixVerseSpeechTrigger(BaseEventTrigger):
+class PixVerseSpeechTrigger(SharedAccountPoll, BaseEventTrigger):
     """
     Poll a speech clip until its status is final, then fire one event.
 
@@ -79,28 +79,16 @@ class PixVerseSpeechTrigger(BaseEventTrigger):
     def _make_hook(self) -> PixVerseHook:
         return PixVerseHook(self.pixverse_conn_id)
 
-    def shared_stream_key(self) -> Hashable | None:
-        """The group whose one poll this trigger shares (Airflow 3.3+): connection, account, interval."""
-        if not HAS_SHARED_STREAMS:
-            return None
-        return ("pixverse-speech", self.pixverse_conn_id, account_of(self.audio_id), float(self.poll_interval))
-
-    @classmethod
-    async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[AccountSnapshot]:
-        """The group's poll: one listing of the account per interval, for as long as the group lives."""
-        trigger = cls(**kwargs)
-        group = trigger.shared_stream_key()
-        async for snapshot in account_snapshots(
-            trigger._make_hook(), group, account=account_of(trigger.audio_id), poll_interval=trigger.poll_interval
-        ):
-            yield snapshot
+    def account(self) -> str:
+        """The account of the clip (encoded in its id): the group this trigger polls with."""
+        return account_of(self.audio_id)
 
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
         """This trigger's clip out of each snapshot; its own GET when the listing does not show it."""
         hook = self._make_hook()
         clock = hook.clock
         group = self.shared_stream_key()
-        WANTED.add(group, self.audio_id)
+        NEEDS.want(group, self.audio_id)
         try:
             now = clock.time()
             waiter = self._waiter(now)
@@ -120,7 +108,7 @@ class PixVerseSpeechTrigger(BaseEventTrigger):
             self.log.info("%s", decision.event["message"])
             yield TriggerEvent(decision.event)
         finally:
-            WANTED.remove(group, self.audio_id)
+            NEEDS.unwant(group, self.audio_id)
             await hook.aclose()
 
     async def run(self) -> AsyncIterator[TriggerEvent]:

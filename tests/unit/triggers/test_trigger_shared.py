@@ -16,7 +16,7 @@ from pixverse_testing import use_connection
 
 from airflow_provider_pixverse._compat import HAS_SHARED_STREAMS
 from airflow_provider_pixverse.hooks.pixverse import _SESSIONS, PixVerseHook
-from airflow_provider_pixverse.triggers.account_stream import WANTED
+from airflow_provider_pixverse.triggers.account_stream import NEEDS
 from airflow_provider_pixverse.triggers.pixverse import PixVerseSpeechTrigger
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ async def test_one_listing_per_interval_serves_every_waiting_clip(pixverse_sandb
     pages = math.ceil(n / 50)
     assert 1 <= counts["list"] <= rounds * pages, (counts, rounds)
     assert counts["list"] < n
-    assert WANTED.of(triggers_key(ids[0])) == frozenset()  # every subscriber left the registry
+    assert NEEDS.of(triggers_key(ids[0])) == (frozenset(), None)  # every subscriber left the registry
 
 
 def triggers_key(audio_id: str) -> Any:
