@@ -27,7 +27,12 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [{"integration-name": _INTEGRATION, "python-modules": [f"{_MODULE}.hooks.pixverse"]}],
         "sensors": [{"integration-name": _INTEGRATION, "python-modules": [f"{_MODULE}.sensors.pixverse"]}],
         "operators": [{"integration-name": _INTEGRATION, "python-modules": [f"{_MODULE}.operators.pixverse"]}],
-        "triggers": [{"integration-name": _INTEGRATION, "python-modules": [f"{_MODULE}.triggers.pixverse"]}],
+        "triggers": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [f"{_MODULE}.triggers.pixverse", f"{_MODULE}.triggers.new_speech"],
+            }
+        ],
         "extra-links": [f"{_MODULE}.operators.pixverse.PixVerseAudioLink"],
         "connection-types": [
             {

@@ -1,0 +1,154 @@
+"""The event trigger that schedules DAGs on new speech: one asset event per clip of an account that ends."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_pixverse._api.errors import PixVerseError
+from airflow_provider_pixverse._api.retry import RetryPolicy, is_transient
+from airflow_provider_pixverse._api.waiting import check_poll_interval
+from airflow_provider_pixverse._api.watermark import SpeechWatermark
+from airflow_provider_pixverse._compat import BaseEventTrigger, TriggerEvent
+from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
+from airflow_provider_pixverse.triggers.account_stream import NEEDS, SharedAccountPoll
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from airflow_provider_pixverse._api.clip import SpeechClip
+
+WATERMARK_KEY = "pixverse_watermark"
+_WATCHER_IDS = itertools.count()
+
+
+class PixVerseNewSpeechTrigger(SharedAccountPoll, BaseEventTrigger):
+    """
+    Fire one event per clip of an account that becomes final, for an ``AssetWatcher``.
+
+    The event's payload (the asset event's extra) is the clip as a JSON dict. Clips made anywhere
+    count: the web UI, another tool, a ``replyUrl`` flow. Clips that were final before the watcher
+    started are not announced unless ``include_existing``; FAILED ones only with ``include_failed``.
+
+    It never announces a clip twice across triggerer restarts on Airflow 3.3+, where it keeps its
+    watermark in the asset's state store. On 3.0-3.2 the watermark lives in memory only: after a
+    restart the watcher starts afresh, and clips that ended while no triggerer ran it are not
+    announced. On 3.3+ it shares its account's one poll per interval with the waiting triggers.
+
+    .. code-block:: python
+
+        trigger = PixVerseNewSpeechTrigger(account_email="me@example.com")
+        Asset("pixverse://me@example.com/speech", watchers=[AssetWatcher(name="new_speech", trigger=trigger)])
+
+    :param account_email: The account to watch.
+    :param pixverse_conn_id: The ``pixverse`` connection.
+    :param poll_interval: Seconds between looks at the account's newest clips.
+    :param include_failed: Announce clips that end other than COMPLETED too.
+    :param include_existing: On a first start, announce the clips already final.
+    """
+
+    def __init__(
+        self,
+        *,
+        account_email: str,
+        pixverse_conn_id: str = "pixverse_default",
+        poll_interval: float = 30.0,
+        include_failed: bool = False,
+        include_existing: bool = False,
+    ) -> None:
+        super().__init__()
+        self.account_email = account_email
+        self.pixverse_conn_id = pixverse_conn_id
+        self.poll_interval = check_poll_interval(poll_interval)
+        self.include_failed = include_failed
+        self.include_existing = include_existing
+        self._watermark: SpeechWatermark | None = None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """The class path and every constructor argument (no secret among them)."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "account_email": self.account_email,
+                "pixverse_conn_id": self.pixverse_conn_id,
+                "poll_interval": self.poll_interval,
+                "include_failed": self.include_failed,
+                "include_existing": self.include_existing,
+            },
+        )
+
+    def account(self) -> str:
+        """The account watched."""
+        return self.account_email
+
+    def _make_hook(self) -> PixVerseHook:
+        return PixVerseHook(self.pixverse_conn_id)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Before Airflow 3.3: this watcher's own look at the account's newest clips, every interval."""
+        hook = self._make_hook()
+        policy, failures = RetryPolicy(), 0
+        try:
+            while True:
+                down_to = self._watermark.settled if self._watermark else None
+                try:
+                    clips = await hook.alist_speech_for(self.account_email, frozenset(), down_to=down_to)
+                except PixVerseError as error:
+                    if not is_transient(error):
+                        raise
+                    failures += 1
+                    self.log.warning("Listing %s's clips failed (%s)", self.account_email, error)
+                    await hook.clock.asleep(policy.delay(failures, error))
+                    continue
+                failures = 0
+                for event in await self._announce(clips):
+                    yield event
+                await hook.clock.asleep(self.poll_interval)
+        finally:
+            await hook.aclose()
+
+    async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
+        """Airflow 3.3+: the newly final clips out of each round of the account's shared poll."""
+        group, watcher = self.shared_stream_key(), next(_WATCHER_IDS)
+        try:
+            if self._watermark is None:
+                self._watermark = await self._stored_watermark()
+            # With no watermark yet, the newest page is enough to start one.
+            NEEDS.watch(group, watcher, self._watermark.settled if self._watermark else sys.maxsize)
+            async for snapshot in shared_stream:
+                if snapshot.error is not None:
+                    raise snapshot.error
+                for event in await self._announce(list(snapshot.clips.values())):
+                    yield event
+                assert self._watermark is not None  # _announce started it
+                NEEDS.watch(group, watcher, self._watermark.settled)
+        finally:
+            NEEDS.unwatch(group, watcher)
+
+    async def _announce(self, clips: list[SpeechClip]) -> list[TriggerEvent]:
+        """Events for the clips that ended since the last look; the watermark is stored before they fire."""
+        if self._watermark is None:
+            self._watermark = await self._stored_watermark()
+        if self._watermark is None:
+            self._watermark = SpeechWatermark.start(clips, include_existing=self.include_existing)
+            if not self.include_existing:
+                await self._store_watermark()
+                return []
+        ended = self._watermark.take(clips, include_failed=self.include_failed)
+        if ended:
+            await self._store_watermark()  # at most once: a restart never announces these again
+        for clip in ended:
+            self.log.info("Clip %s of %s is %s: announcing it", clip.audio_id, self.account_email, clip.status_label)
+        return [TriggerEvent(clip.to_json()) for clip in ended]
+
+    async def _stored_watermark(self) -> SpeechWatermark | None:
+        store = getattr(self, "asset_state_store", None)  # Airflow 3.3+, and only for watchers
+        if store is None:
+            return None
+        return SpeechWatermark.from_json(await store.aget(WATERMARK_KEY))
+
+    async def _store_watermark(self) -> None:
+        store = getattr(self, "asset_state_store", None)
+        if store is not None and self._watermark is not None:
+            await store.aset(WATERMARK_KEY, self._watermark.to_json())

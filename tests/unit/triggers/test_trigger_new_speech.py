@@ -1,0 +1,176 @@
+"""Scheduling on new speech: the watcher announces each clip of the account that ends, once."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from pixverse_testing import FakeClock
+
+from airflow_provider_pixverse._api.watermark import SpeechWatermark
+from airflow_provider_pixverse._compat import HAS_SHARED_STREAMS
+from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
+from airflow_provider_pixverse.models import SpeechClip
+from airflow_provider_pixverse.triggers.new_speech import WATERMARK_KEY, PixVerseNewSpeechTrigger
+from airflow_provider_pixverse.triggers.pixverse import PixVerseSpeechTrigger
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from airflow_provider_pixverse.sandbox import PixVerseSandbox
+
+VOICE = "minimax_english_radiant_girl"
+ACCOUNT = "watched@example.com"
+
+
+def clip(number: int, status: int, final: bool) -> SpeechClip:
+    audio_id = f"user:1-pixverse:{ACCOUNT}-speech:{number}"
+    return SpeechClip(audio_id=audio_id, audio_status=status, audio_status_final=final)
+
+
+DONE, FAILED, BUSY = (1, True), (8, True), (10, False)
+
+
+def test_the_watermark_announces_each_clip_once_whatever_the_order_they_end_in() -> None:
+    mark = SpeechWatermark.start([clip(5, *DONE), clip(6, *BUSY), clip(7, *DONE)], include_existing=False)
+    assert mark.take([clip(5, *DONE), clip(6, *BUSY), clip(7, *DONE)], include_failed=False) == []
+    ended = mark.take([clip(6, *DONE), clip(7, *DONE), clip(8, *BUSY), clip(9, *DONE)], include_failed=False)
+    assert [c.audio_id for c in ended] == [clip(6, *DONE).audio_id, clip(9, *DONE).audio_id]
+    assert (mark.settled, mark.seen) == (7, {9})  # 8 still runs; 9 ended before it
+    assert mark.take([clip(8, *FAILED), clip(9, *DONE)], include_failed=False) == []
+    assert (mark.settled, mark.seen) == (9, set())
+    again = SpeechWatermark.from_json(mark.to_json())
+    assert again == mark and again is not None and again.take([clip(9, *DONE)], include_failed=True) == []
+
+
+def test_failed_clips_and_existing_ones_only_when_asked() -> None:
+    existing = [clip(1, *DONE), clip(2, *FAILED)]
+    assert SpeechWatermark.start(existing, include_existing=False).take(existing, include_failed=True) == []
+    everything = SpeechWatermark.start(existing, include_existing=True).take(existing, include_failed=True)
+    assert len(everything) == 2
+    mark = SpeechWatermark.start([clip(3, *BUSY)], include_existing=False)
+    assert mark.take([clip(3, *FAILED)], include_failed=False) == [] and mark.settled == 3
+
+
+class MemoryAssetStore:
+    """The asset state store's async get/set, kept across watcher instances (a triggerer restart)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    async def aget(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    async def aset(self, key: str, value: Any) -> None:
+        self.values[key] = value
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    for trigger_class in (PixVerseNewSpeechTrigger, PixVerseSpeechTrigger):
+        monkeypatch.setattr(trigger_class, "_make_hook", lambda self: PixVerseHook(self.pixverse_conn_id, clock=fake))
+    return fake
+
+
+class Driven:
+    """A watcher's event stream, driven in the background as the triggerer drives it."""
+
+    def __init__(self, events: AsyncIterator[Any]) -> None:
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.task = asyncio.create_task(self._drive(events))
+
+    async def _drive(self, events: AsyncIterator[Any]) -> None:
+        async for event in events:
+            await self.queue.put(event.payload)
+
+    async def next(self, timeout: float = 1.0) -> Any:
+        """The next event, or ``None`` when none comes within ``timeout`` seconds."""
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout=timeout)
+        except TimeoutError:
+            return None
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+async def test_a_watcher_announces_clips_that_end_after_it_started(
+    pixverse_sandbox: PixVerseSandbox, clock: FakeClock
+) -> None:
+    pixverse_sandbox.set_clock(queued_seconds=3600, generating_seconds=3600)
+    before = pixverse_sandbox.add_clip(text="Done before", voice_id=VOICE, email=ACCOUNT, status="COMPLETED")
+    running = pixverse_sandbox.add_clip(text="Running", voice_id=VOICE, email=ACCOUNT)
+    store = MemoryAssetStore()
+    watcher = PixVerseNewSpeechTrigger(account_email=ACCOUNT, poll_interval=10)
+    watcher.asset_state_store = store  # type: ignore[assignment]
+    events = Driven(watcher.run())
+    assert await events.next() is None  # nothing ended since it started
+    pixverse_sandbox.finish_clip(running["audio_id"])
+    new = pixverse_sandbox.add_clip(text="Made later", voice_id=VOICE, email=ACCOUNT, status="COMPLETED")
+    pixverse_sandbox.add_clip(text="Another account", voice_id=VOICE, email="other@example.com", status="COMPLETED")
+    first, second = await events.next(), await events.next()
+    assert [first["audio_id"], second["audio_id"]] == [running["audio_id"], new["audio_id"]]
+    assert first["audio_status_name"] == "COMPLETED" and first["prompt"] == "Running"
+    assert await events.next() is None
+    await events.stop()
+    assert before["audio_id"] not in {first["audio_id"], second["audio_id"]}
+
+    # A clip ends while no triggerer runs the watcher; a restart (a new instance, the same asset
+    # state store) announces it, and nothing it announced before.
+    while_down = pixverse_sandbox.add_clip(text="While down", voice_id=VOICE, email=ACCOUNT, status="COMPLETED")
+    restarted = PixVerseNewSpeechTrigger(account_email=ACCOUNT, poll_interval=10)
+    restarted.asset_state_store = store  # type: ignore[assignment]
+    events = Driven(restarted.run())
+    assert (await events.next())["audio_id"] == while_down["audio_id"]
+    assert await events.next() is None
+    last = pixverse_sandbox.add_clip(text="After the restart", voice_id=VOICE, email=ACCOUNT, status="COMPLETED")
+    assert (await events.next())["audio_id"] == last["audio_id"]
+    await events.stop()
+    assert store.values[WATERMARK_KEY]["settled"] >= int(last["audio_id"].rsplit(":", 1)[1])
+
+
+@pytest.mark.skipif(not HAS_SHARED_STREAMS, reason="shared streams arrived in Airflow 3.3")
+async def test_watchers_and_waiting_triggers_of_an_account_share_one_poll(
+    pixverse_sandbox: PixVerseSandbox, clock: FakeClock
+) -> None:
+    from airflow.triggers.shared_stream import SharedStreamManager
+
+    pixverse_sandbox.set_clock(queued_seconds=3600, generating_seconds=3600)
+    waiting = [pixverse_sandbox.add_clip(text=f"w{i}", voice_id=VOICE, email=ACCOUNT)["audio_id"] for i in range(3)]
+    watcher = PixVerseNewSpeechTrigger(account_email=ACCOUNT, poll_interval=10)
+    waits = [PixVerseSpeechTrigger(audio_id=a, end_time=clock.now + 3600, poll_interval=10) for a in waiting]
+    assert {t.shared_stream_key() for t in (watcher, *waits)} == {watcher.shared_stream_key()}
+
+    manager = SharedStreamManager()
+    key = watcher.shared_stream_key()
+    announced: list[str] = []
+
+    async def watch() -> None:
+        async for event in watcher.filter_shared_stream(manager.subscribe(trigger_id=0, trigger=watcher, key=key)):
+            announced.append(event.payload["audio_id"])
+
+    async def wait(i: int, trigger: PixVerseSpeechTrigger) -> Any:
+        async for event in trigger.filter_shared_stream(manager.subscribe(trigger_id=i, trigger=trigger, key=key)):
+            return event.payload
+        return None
+
+    watching = asyncio.create_task(watch())
+    waiters = [asyncio.create_task(wait(i + 1, t)) for i, t in enumerate(waits)]
+    await asyncio.sleep(0.3)
+    pixverse_sandbox.reset_request_counts()
+    for audio_id in waiting:
+        pixverse_sandbox.finish_clip(audio_id)
+    events = await asyncio.wait_for(asyncio.gather(*waiters), timeout=10)
+    for _ in range(100):
+        if len(announced) == 3:
+            break
+        await asyncio.sleep(0.05)
+    watching.cancel()
+    await manager.stop_all()
+    assert [e["status"] for e in events] == ["success"] * 3
+    assert sorted(announced) == sorted(waiting)
+    counts = pixverse_sandbox.request_counts()
+    assert counts["get"] == 0 and counts["list"] >= 1
