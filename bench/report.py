@@ -1,4 +1,4 @@
-"""`make bench`: run the three benchmarks and write their report, BENCHMARKS.md.
+"""`make bench`: run the benchmarks and write their report, BENCHMARKS.md.
 
     python bench/report.py [--quick] [--output BENCHMARKS.md] [--results DIR]
     python bench/report.py --from-results DIR [--output BENCHMARKS.md]
@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import download  # noqa: E402
 import parse  # noqa: E402
+import shared_polling  # noqa: E402
 import triggers  # noqa: E402
 
 if TYPE_CHECKING:
@@ -61,6 +62,13 @@ BENCHES = [
         ["--sizes", "20", "--poll-interval", "0.5"],
         lambda data: triggers.format_report([triggers.Result(**row) for row in data]),
     ),
+    Bench(
+        "shared_polling",
+        "Shared polling",
+        "bench/shared_polling.py",
+        ["--quick"],
+        lambda data: shared_polling.format_report([shared_polling.Result(**row) for row in data]),
+    ),
 ]
 
 
@@ -75,6 +83,12 @@ def machine() -> str:
     )
 
 
+def load_average() -> float:
+    """The machine's 1-minute load average (the benchmarks share the machine with whatever else runs)."""
+    with open("/proc/loadavg") as loadavg:
+        return float(loadavg.read().split()[0])
+
+
 def run_all(results: Path, quick: bool) -> int:
     """Run every benchmark, saving its figures and ``run.json`` in ``results``; returns an exit code."""
     results.mkdir(parents=True, exist_ok=True)
@@ -84,7 +98,7 @@ def run_all(results: Path, quick: bool) -> int:
         command = [bench.script, *(bench.quick if quick else [])]
         log = results / f"{bench.name}.log"
         print(f"== {bench.title}: python {' '.join(command)} (output and logs: {log})", flush=True)
-        begun = time.time()
+        begun, load_before = time.time(), load_average()
         with log.open("w") as out:
             done = subprocess.run(
                 [sys.executable, *command, "--json", str(results / f"{bench.name}.json")],
@@ -97,7 +111,11 @@ def run_all(results: Path, quick: bool) -> int:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
             print(f"{bench.script} exited {done.returncode}; the end of {log}:\n{tail}", file=sys.stderr)
             return done.returncode
-        run["benches"][bench.name] = {"command": command, "seconds": time.time() - begun}
+        run["benches"][bench.name] = {
+            "command": command,
+            "seconds": time.time() - begun,
+            "load": [load_before, load_average()],
+        }
         print(bench.render(json.loads((results / f"{bench.name}.json").read_text())) + "\n", flush=True)
     run["when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
     run["seconds"] = time.time() - started
@@ -119,8 +137,10 @@ def render(results: Path) -> str:
     for bench in BENCHES:
         meta = run["benches"][bench.name]
         data = json.loads((results / f"{bench.name}.json").read_text())
+        load = f"; 1-minute load average {meta['load'][0]:.1f} at the start, {meta['load'][1]:.1f} at the end"
         sections.append(
-            f"## {bench.title}\n\n`python {' '.join(meta['command'])}` ({meta['seconds']:.0f} s)\n\n"
+            f"## {bench.title}\n\n`python {' '.join(meta['command'])}` "
+            f"({meta['seconds']:.0f} s{load if 'load' in meta else ''})\n\n"
             f"{bench.render(data)}\n"
         )
     return "\n".join(sections)

@@ -40,12 +40,17 @@ def test_report_holds_figures_and_no_logs(tmp_path: Path) -> None:
     report = output.read_text()
 
     titles = re.findall(r"^## (.+)$", report, re.M)
-    assert titles == ["DAG-parse cost", "Download rate and memory", "Triggerer scale"], titles
+    assert titles == ["DAG-parse cost", "Download rate and memory", "Triggerer scale", "Shared polling"], titles
     assert re.search(r"^Machine: \d+ cores, .*Apache Airflow \d", report, re.M), report[:1000]
-    for command in ("`python bench/parse.py --repeat 3`", "`python bench/download.py --sizes 1,5 --repeat 1`"):
+    for command in (
+        "`python bench/parse.py --repeat 3`",
+        "`python bench/download.py --sizes 1,5 --repeat 1`",
+        "`python bench/shared_polling.py --quick`",
+    ):
         assert command in report, command
-    assert report.count("|---:|") >= 3, "the download and trigger tables are missing"
-    assert len(re.findall(r"\b(PASS|MISS)\b", report)) == 2 + 2 + 4, report
+    assert report.count("|---:|") >= 5, "the download, trigger and shared-polling tables are missing"
+    assert len(re.findall(r"\b(PASS|MISS)\b", report)) == 2 + 2 + 4 + 5, report
+    assert re.search(r"load average \d+\.\d at the start", report), "the machine's load is not reported"
     logs = [line for line in report.splitlines() if NOT_REPORT.search(line)]
     assert not logs, f"BENCHMARKS.md holds log lines: {logs[:5]}"
     assert len(report) < 10_000, f"a quick report of {len(report)} characters: something more than figures got in"
@@ -53,7 +58,7 @@ def test_report_holds_figures_and_no_logs(tmp_path: Path) -> None:
     # The raw figures and each benchmark's output stay in the results folder.
     assert {path.name for path in results.iterdir()} >= {
         "run.json",
-        *(f"{name}.{ext}" for name in ("parse", "download", "triggers") for ext in ("json", "log")),
+        *(f"{name}.{ext}" for name in ("parse", "download", "triggers", "shared_polling") for ext in ("json", "log")),
     }
 
     again = tmp_path / "again.md"

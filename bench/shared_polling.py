@@ -1,0 +1,460 @@
+"""Shared-polling benchmark: N waiting clips of one account in one event loop, three ways, in one run.
+
+- ``shared``: ``PixVerseSpeechTrigger`` as Airflow 3.3's triggerer runs it: each trigger subscribes to its
+  group through Airflow's own ``SharedStreamManager`` and takes its event out of
+  ``filter_shared_stream()``; one listing of the account per interval serves the group.
+- ``standalone``: the same triggers' ``run()`` (Airflow before 3.3): one GET per clip per interval.
+- ``http-peer``: the http provider's ``HttpSensorTrigger``, one GET per clip per interval.
+
+Every measurement runs in a fresh process (so one heap never serves the next) that starts its own
+server in another process: the sandbox (``python -m airflow_provider_pixverse.sandbox``) for ours, and
+for the peer a plain readiness endpoint served from one asyncio loop (``bench/_ready_server.py``; the
+sandbox answers the peer's new connection per poll with a new thread, dearer than the peer's own poll).
+Triggers start as the triggerer starts them, one per loop turn; every clip becomes final
+``polls - 0.5`` intervals later. CPU and requests are counted over the steady window from half an
+interval after the start to the moment the clips become final (no set-up, no events in it).
+
+    python bench/shared_polling.py [--sizes 1000,10000] [--interval S] [--polls 3] [--quick] [--json OUT]
+
+stdout gets the report alone (tables, PASS/MISS lines); each measurement's raw figures and every log
+line go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import math
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _ready_server import ReadyServerProcess
+from _sandbox_process import SandboxProcess
+from triggers import CallbackTimer, report_stream, rss_mb
+
+KINDS = ("http-peer", "standalone", "shared")
+VOICE = "minimax_english_radiant_girl"
+PEER_CONN = "pixverse_bench_http"
+
+
+@dataclass
+class Result:
+    kind: str
+    clips: int
+    interval: float
+    polls: int
+    events_ok: int
+    requests_per_interval: float
+    gets_per_interval: float
+    lists_per_interval: float
+    cpu_us_per_clip_interval: float
+    process_cpu_share: float
+    kb_per_clip: float
+    longest_callback_ms: float
+    longest_callback_cpu_ms: float
+    callbacks: int
+    longest_gc_pause_ms: float
+    worst_lateness_intervals: float
+    median_lateness_intervals: float
+    setup_seconds: float
+    run_seconds: float
+    run_cpu_seconds: float
+    server: str
+    server_cpu_share: float
+    server_cpu_share_run: float
+    window_intervals: float
+    list_pages_per_round: int = 0
+    longest_round_seconds: float = 0.0
+    load_before: float = 0.0
+    load_after: float = 0.0
+    longest_callback_in: str = field(default="", repr=False)
+
+
+class LoopCallbacks(CallbackTimer):
+    """:class:`~triggers.CallbackTimer` that also keeps the longest callback by its own CPU time.
+
+    Wall time is the stall the loop saw; on a machine that others load too, a callback can also be
+    descheduled midway, so its CPU time (the collector's pauses left out of both) tells the two apart.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.longest_cpu = 0.0
+        self.callbacks = 0
+
+    def __enter__(self) -> LoopCallbacks:
+        timer, original = self, self._original
+
+        def timed_run(handle: asyncio.events.Handle) -> None:
+            timer._gc_in_callback = 0.0
+            start, start_cpu = time.perf_counter(), time.thread_time()
+            original(handle)
+            took = time.perf_counter() - start - timer._gc_in_callback
+            took_cpu = time.thread_time() - start_cpu - timer._gc_in_callback
+            timer.callbacks += 1
+            if took > timer.longest:
+                timer.longest, timer.longest_what = took, repr(handle)[:300]
+            timer.longest_cpu = max(timer.longest_cpu, took_cpu)
+
+        asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
+        gc.callbacks.append(self._on_gc)
+        return self
+
+
+def load_average() -> float:
+    with open("/proc/loadavg") as loadavg:
+        return float(loadavg.read().split()[0])
+
+
+class Servers:
+    """The server one measurement polls, and how to count its requests and CPU."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        if kind == "http-peer":
+            self.peer = ReadyServerProcess()
+            port = self.peer.url.rsplit(":", 1)[1]
+            os.environ[f"AIRFLOW_CONN_{PEER_CONN.upper()}"] = json.dumps(
+                {"conn_type": "http", "host": "127.0.0.1", "port": int(port), "schema": "http"}
+            )
+            self.name = "asyncio readiness endpoint"
+        else:
+            self.sandbox = SandboxProcess()
+            os.environ["AIRFLOW_CONN_PIXVERSE_DEFAULT"] = self.sandbox.connection_json()
+            self.name = "sandbox (threads)"
+
+    def cpu_seconds(self) -> float:
+        return (self.peer if self.kind == "http-peer" else self.sandbox).cpu_seconds()
+
+    def seed(self, n: int, ready_after: float) -> tuple[list[str], float]:
+        """``n`` clips (ids, in the order made) that become final ``ready_after`` s from now; and when that is.
+
+        The ready time is counted from before the first clip was made: lateness is never understated.
+        """
+        before = time.time()
+        if self.kind == "http-peer":
+            ready_ms = int((before + ready_after) * 1000)
+            return [f"ready/{i}/{ready_ms}" for i in range(n)], before + ready_after
+        body = json.dumps({"count": n, "text": "bench", "voice_id": VOICE, "ready_after": ready_after}).encode()
+        request = urllib.request.Request(
+            f"{self.sandbox.url}/_sandbox/clips", data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=300) as answer:
+            raw = answer.read()
+        # The ids alone: decoding 10,000 clips into dicts would leave the heap grown before the measurement.
+        ids = [match.decode() for match in re.findall(rb'"audio_id": ?"([^"]+)"', raw)]
+        assert len(ids) == n, (len(ids), n)
+        return ids, before + ready_after
+
+    def requests_between(self, start: float, end: float) -> dict[str, int]:
+        """Requests the server received between two UNIX times, by endpoint (get, list)."""
+        if self.kind == "http-peer":
+            return {"get": self.peer.requests(start, end), "list": 0}
+        counts = {"get": 0, "list": 0}
+        for record in self.sandbox.control("GET", "/requests"):
+            if start <= record["at"] < end and record["endpoint"] in counts:
+                counts[record["endpoint"]] += 1
+        return counts
+
+    def list_rounds(self, start: float, interval: float) -> list[list[float]]:
+        """The sandbox's list requests since ``start``, in rounds (a gap of half an interval parts two)."""
+        times = sorted(
+            r["at"] for r in self.sandbox.control("GET", "/requests") if r["endpoint"] == "list" and r["at"] >= start
+        )
+        rounds: list[list[float]] = []
+        for at in times:
+            if rounds and at - rounds[-1][-1] < interval / 2:
+                rounds[-1].append(at)
+            else:
+                rounds.append([at])
+        return rounds
+
+    def stop(self) -> None:
+        (self.peer if self.kind == "http-peer" else self.sandbox).stop()
+
+
+def make_trigger(kind: str, clip: str, interval: float) -> Any:
+    if kind == "http-peer":
+        from airflow.providers.http.triggers.http import HttpSensorTrigger
+
+        return HttpSensorTrigger(endpoint=clip, http_conn_id=PEER_CONN, poke_interval=interval)
+    from airflow_provider_pixverse.triggers.pixverse import PixVerseSpeechTrigger
+
+    return PixVerseSpeechTrigger(audio_id=clip, end_time=time.time() + 3600, poll_interval=interval)
+
+
+def succeeded(kind: str, payload: Any) -> bool:
+    return payload is True if kind == "http-peer" else payload.get("status") == "success"
+
+
+@dataclass
+class Run:
+    arrivals: list[float]
+    ok: list[bool]
+    started: float
+    setup_seconds: float
+    samples: list[tuple[float, float, float]]  # (UNIX time, our CPU s, server CPU s)
+
+
+async def run_triggers(
+    kind: str, clips: list[str], interval: float, window_end: float | None = None, servers: Servers | None = None
+) -> Run:
+    """Start a trigger per clip as the triggerer does (one per loop turn), and wait for every first event.
+
+    With ``window_end`` (a UNIX time), sample the CPU times half an interval after the start and then.
+    """
+    from airflow.triggers.shared_stream import SharedStreamManager
+
+    manager = SharedStreamManager()
+    arrivals, ok = [0.0] * len(clips), [False] * len(clips)
+    samples: list[tuple[float, float, float]] = []
+
+    async def wait_one(index: int, trigger: Any) -> None:
+        key = trigger.shared_stream_key() if kind == "shared" else None
+        if key is not None:
+            events = trigger.filter_shared_stream(manager.subscribe(trigger_id=index, trigger=trigger, key=key))
+        else:
+            events = trigger.run()
+        try:
+            async for event in events:  # as the triggerer does: to the end of the stream
+                if not arrivals[index]:
+                    arrivals[index], ok[index] = time.time(), succeeded(kind, event.payload)
+        finally:
+            if key is not None:
+                await manager.unsubscribe(index, key)
+
+    async def sample(started: float) -> None:
+        if window_end is None or servers is None:
+            return
+        for at in (started + interval / 2, window_end):
+            await asyncio.sleep(max(0.0, at - time.time()))
+            samples.append((time.time(), time.process_time(), servers.cpu_seconds()))
+
+    started = time.time()
+    sampler = asyncio.ensure_future(sample(started))
+    tasks = []
+    for index, clip in enumerate(clips):
+        await asyncio.sleep(0)
+        tasks.append(asyncio.create_task(wait_one(index, make_trigger(kind, clip, interval))))
+    setup = time.time() - started
+    await asyncio.gather(*tasks)
+    await manager.stop_all()
+    if not sampler.done():  # the run ended before the window did (it never should)
+        sampler.cancel()
+    return Run(arrivals, ok, started, setup, samples)
+
+
+def measure(kind: str, n: int, interval: float, polls: int) -> Result:
+    """One measurement, in this (fresh) process: its own server, a warm-up, then N triggers."""
+    load_before = load_average()
+    servers = Servers(kind)
+    try:
+        # One-time costs (imports, the first connection look-up, the HTTP stack) are paid here, unmeasured.
+        warm, _ = servers.seed(5, 0.45)
+        asyncio.run(run_triggers(kind, warm, 0.3))
+
+        clips, ready_at = servers.seed(n, (polls - 0.5) * interval)
+        gc.collect()
+        rss_before_kb = rss_mb() * 1024
+        cpu_before, server_cpu_before = time.process_time(), servers.cpu_seconds()
+        with LoopCallbacks() as callbacks:
+            run = asyncio.run(run_triggers(kind, clips, interval, ready_at, servers))
+        ended = time.time()
+        cpu, server_cpu = time.process_time() - cpu_before, servers.cpu_seconds() - server_cpu_before
+        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        (t0, cpu0, scpu0), (t1, cpu1, scpu1) = run.samples
+        intervals = (t1 - t0) / interval
+        counts = servers.requests_between(t0, t1)
+        lateness = [(arrival - ready_at) / interval if arrival else math.inf for arrival in run.arrivals]
+        rounds = servers.list_rounds(run.started, interval) if kind == "shared" else []
+        return Result(
+            kind=kind,
+            clips=n,
+            interval=interval,
+            polls=polls,
+            events_ok=sum(run.ok),
+            requests_per_interval=(counts["get"] + counts["list"]) / intervals,
+            gets_per_interval=counts["get"] / intervals,
+            lists_per_interval=counts["list"] / intervals,
+            cpu_us_per_clip_interval=(cpu1 - cpu0) / n / intervals * 1e6,
+            process_cpu_share=(cpu1 - cpu0) / (t1 - t0),
+            kb_per_clip=(peak_kb - rss_before_kb) / n,
+            longest_callback_ms=callbacks.longest * 1000,
+            longest_callback_cpu_ms=callbacks.longest_cpu * 1000,
+            callbacks=callbacks.callbacks,
+            longest_gc_pause_ms=callbacks.longest_gc_pause * 1000,
+            worst_lateness_intervals=max(lateness),
+            median_lateness_intervals=statistics.median(lateness),
+            setup_seconds=run.setup_seconds,
+            run_seconds=ended - run.started,
+            run_cpu_seconds=cpu,
+            server=servers.name,
+            server_cpu_share=(scpu1 - scpu0) / (t1 - t0),
+            server_cpu_share_run=server_cpu / (ended - run.started),
+            window_intervals=intervals,
+            list_pages_per_round=max((len(r) for r in rounds), default=0),
+            longest_round_seconds=max((r[-1] - r[0] for r in rounds), default=0.0),
+            load_before=load_before,
+            load_after=load_average(),
+            longest_callback_in=callbacks.longest_what,
+        )
+    finally:
+        servers.stop()
+
+
+def measure_in_child(kind: str, n: int, interval: float, polls: int) -> Result:
+    """:func:`measure` in a fresh interpreter; its output goes to our stderr."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        command = [sys.executable, __file__, "--measure", kind, "--sizes", str(n)]
+        command += ["--interval", str(interval), "--polls", str(polls), "--json", str(out)]
+        done = subprocess.run(command, stdout=sys.stderr, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"{kind} N={n} failed ({done.returncode}): see the log above")
+        return Result(**json.loads(out.read_text()))
+
+
+def default_interval(n: int) -> float:
+    """max(2, N / 400) s: the peer's own polls (about 1.5 ms of CPU each) then fill at most ~60% of a core."""
+    return max(2.0, n / 400)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,10000", help="numbers of waiting clips, comma-separated")
+    parser.add_argument("--interval", type=float, help="poll interval in seconds (default: max(2, N / 400))")
+    parser.add_argument("--polls", type=int, default=3, help="intervals until the clips become final, plus a half")
+    parser.add_argument("--quick", action="store_true", help="N=30 at 0.5 s: checks the benchmark runs, not figures")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--measure", choices=KINDS, help=argparse.SUPPRESS)  # one measurement, in a child
+    args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.interval = "30", args.interval or 0.5
+    sizes = [int(size) for size in args.sizes.split(",")]
+
+    if args.measure:
+        result = measure(args.measure, sizes[0], args.interval or default_interval(sizes[0]), args.polls)
+        if args.json:
+            args.json.write_text(json.dumps(asdict(result)))
+        return 0
+
+    report = report_stream()
+    results: list[Result] = []
+    for n in sizes:
+        for kind in KINDS:
+            results.append(measure_in_child(kind, n, args.interval or default_interval(n), args.polls))
+            print(json.dumps(asdict(results[-1])), file=sys.stderr, flush=True)
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
+    print(format_report(results), file=report)
+    return 0
+
+
+def verdicts(shared: Result, standalone: Result, peer: Result) -> list[tuple[str, bool, str]]:
+    n = shared.clips
+    cpu_ratio = shared.cpu_us_per_clip_interval / peer.cpu_us_per_clip_interval
+    memory_ratio = shared.kb_per_clip / peer.kb_per_clip
+    return [
+        (
+            f"API requests per interval <= N/40 = {n / 40:g}",
+            shared.requests_per_interval <= n / 40,
+            f"{shared.requests_per_interval:.0f} ({shared.lists_per_interval:.0f} list, "
+            f"{shared.gets_per_interval:.0f} GET); standalone {standalone.requests_per_interval:.0f}, "
+            f"peer {peer.requests_per_interval:.0f}",
+        ),
+        (
+            "CPU per waiting clip per interval <= 0.1x the peer's",
+            cpu_ratio <= 0.1,
+            f"{cpu_ratio:.3f}x ({shared.cpu_us_per_clip_interval:.1f} vs {peer.cpu_us_per_clip_interval:.0f} us); "
+            f"standalone {standalone.cpu_us_per_clip_interval / peer.cpu_us_per_clip_interval:.2f}x",
+        ),
+        (
+            "memory per waiting clip <= 0.5x the peer's",
+            memory_ratio <= 0.5,
+            f"{memory_ratio:.2f}x ({shared.kb_per_clip:.1f} vs {peer.kb_per_clip:.1f} KB); "
+            f"standalone {standalone.kb_per_clip / peer.kb_per_clip:.2f}x",
+        ),
+        (
+            "longest loop callback <= 50 ms, GC apart",
+            shared.longest_callback_ms <= 50,
+            f"{shared.longest_callback_ms:.1f} ms, {shared.longest_callback_cpu_ms:.1f} ms of it on CPU "
+            f"(GC pauses up to {shared.longest_gc_pause_ms:.0f} ms apart); "
+            f"standalone {standalone.longest_callback_ms:.1f} ms, peer {peer.longest_callback_ms:.1f} ms",
+        ),
+        (
+            "every event within 1.5 intervals of the clip becoming final",
+            shared.events_ok == n and shared.worst_lateness_intervals <= 1.5,
+            f"{shared.events_ok}/{n} succeeded, worst {shared.worst_lateness_intervals:.2f} intervals; "
+            f"standalone worst {standalone.worst_lateness_intervals:.2f}, peer {peer.worst_lateness_intervals:.2f}",
+        ),
+    ]
+
+
+def format_report(results: list[Result]) -> str:
+    """The report, in Markdown: the figures of the targets, what bounds each side, then PASS or MISS per target."""
+    lines = [
+        "shared: this provider's triggers through Airflow's own `SharedStreamManager`, as the 3.3 triggerer runs "
+        "them (one listing of the account per interval); standalone: their `run()` (one GET per clip per interval); "
+        "http-peer: `HttpSensorTrigger` (one GET per clip per interval, on a new connection each). Requests and CPU "
+        "are counted over the steady window, from half an interval after the start to the clips becoming final; "
+        "memory is the peak RSS growth per clip; the longest callback is wall time (its own CPU time in brackets), "
+        "the collector's pauses left out. Shares are of one core, over the same window.",
+        "",
+        "| N | kind | interval s | requests / interval | CPU us / clip / interval | KB / clip "
+        "| longest callback ms (its CPU) | worst lateness (intervals) | events ok |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.clips} | {r.kind} | {r.interval:g} | {r.requests_per_interval:.0f} | {r.cpu_us_per_clip_interval:.1f} "
+        f"| {r.kb_per_clip:.1f} | {r.longest_callback_ms:.1f} ({r.longest_callback_cpu_ms:.1f}) "
+        f"| {r.worst_lateness_intervals:.2f} "
+        f"| {r.events_ok}/{r.clips} |"
+        for r in results
+    ]
+    lines += [
+        "",
+        "| N | kind | our CPU share | server | server CPU share (whole run) | set-up s | longest GC pause ms "
+        "| list pages / round | longest round s | load avg |",
+        "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.clips} | {r.kind} | {r.process_cpu_share:.2f} | {r.server} "
+        f"| {r.server_cpu_share:.2f} ({r.server_cpu_share_run:.2f}) | {r.setup_seconds:.1f} "
+        f"| {r.longest_gc_pause_ms:.0f} | {r.list_pages_per_round or '-'} "
+        f"| {f'{r.longest_round_seconds:.2f}' if r.list_pages_per_round else '-'} "
+        f"| {r.load_before:.1f}-{r.load_after:.1f} |"
+        for r in results
+    ]
+    for n in sorted({r.clips for r in results}):
+        by_kind = {r.kind: r for r in results if r.clips == n}
+        lines.append("")
+        lines.append(
+            f"- N={n}, what each side spent: "
+            + "; ".join(
+                f"{r.kind} {r.process_cpu_share:.2f} of a core, its server {r.server_cpu_share:.2f}"
+                for r in by_kind.values()
+            )
+            + " (near 1, that side and not the interval would set the pace)"
+        )
+        lines += [
+            f"- N={n}: {'PASS' if passed else 'MISS'} {name}: {detail}"
+            for name, passed, detail in verdicts(by_kind["shared"], by_kind["standalone"], by_kind["http-peer"])
+        ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
