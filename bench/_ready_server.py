@@ -8,7 +8,9 @@ figures are its own and not the server's:
     GET /ready/<clip>/<ready_ms>   404 until the UNIX time ready_ms (milliseconds), then 200; a clip-sized JSON body
     GET /_count?since=T&until=U    {"requests": <ready requests received from UNIX time T to U>} (not counted)
 
-    python bench/_ready_server.py   prints "READY url=http://127.0.0.1:<port>", serves until SIGTERM
+    python bench/_ready_server.py [LATENCY_S]   prints "READY url=http://127.0.0.1:<port>", serves until SIGTERM
+
+With ``LATENCY_S``, each readiness answer is sent that many seconds after its request came in.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import time
 import urllib.request
 from typing import ClassVar
 
+LATENCY = 0.0  # seconds before each readiness answer (the command line's first argument)
 # About the size of a clip's JSON, as GET speech/{audio_id} answers it.
 _BODY = json.dumps({"audio_status": 2, "audio_status_name": "GENERATING", "padding": "x" * 400}).encode()
 
@@ -44,7 +47,15 @@ class _Http(asyncio.Protocol):
             request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
             parts = request_line.split(" ")
             path = parts[1] if len(parts) > 1 else "/"
-            self.transport.write(self._answer(path))  # type: ignore[attr-defined]
+            answer = self._answer(path)
+            if LATENCY and not path.startswith("/_count"):
+                asyncio.get_running_loop().call_later(LATENCY, self._send, answer)
+            else:
+                self._send(answer)
+
+    def _send(self, answer: bytes) -> None:
+        if not self.transport.is_closing():  # type: ignore[attr-defined]
+            self.transport.write(answer)  # type: ignore[attr-defined]
 
     def _answer(self, path: str) -> bytes:
         if path.startswith("/_count"):
@@ -84,8 +95,8 @@ async def _serve() -> None:
 class ReadyServerProcess:
     """Start this server in its own process (its CPU is not the benchmark's) and read its counters."""
 
-    def __init__(self) -> None:
-        self.process = subprocess.Popen([sys.executable, __file__], stdout=subprocess.PIPE, text=True)
+    def __init__(self, latency: float = 0.0) -> None:
+        self.process = subprocess.Popen([sys.executable, __file__, str(latency)], stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         self.url = self.process.stdout.readline().split("url=", 1)[1].strip()
 
@@ -106,4 +117,5 @@ class ReadyServerProcess:
 
 
 if __name__ == "__main__":
+    LATENCY = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
     asyncio.run(_serve())

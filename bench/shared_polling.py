@@ -80,6 +80,7 @@ class Result:
     longest_round_seconds: float = 0.0
     load_before: float = 0.0
     load_after: float = 0.0
+    api_latency_ms: float = 0.0
     longest_callback_in: str = field(default="", repr=False)
 
 
@@ -122,10 +123,10 @@ def load_average() -> float:
 class Servers:
     """The server one measurement polls, and how to count its requests and CPU."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, latency: float = 0.0) -> None:
         self.kind = kind
         if kind == "http-peer":
-            self.peer = ReadyServerProcess()
+            self.peer = ReadyServerProcess(latency)
             port = self.peer.url.rsplit(":", 1)[1]
             os.environ[f"AIRFLOW_CONN_{PEER_CONN.upper()}"] = json.dumps(
                 {"conn_type": "http", "host": "127.0.0.1", "port": int(port), "schema": "http"}
@@ -135,6 +136,9 @@ class Servers:
             self.sandbox = SandboxProcess()
             os.environ["AIRFLOW_CONN_PIXVERSE_DEFAULT"] = self.sandbox.connection_json()
             self.name = "sandbox (threads)"
+            if latency:  # every API call (lists and GETs) answered that much later
+                fault = {"kind": "delay", "seconds": latency, "count": -1, "path_contains": "/v2/pixverse/speech/"}
+                self.sandbox.control("POST", "/faults", fault)
 
     def cpu_seconds(self) -> float:
         return (self.peer if self.kind == "http-peer" else self.sandbox).cpu_seconds()
@@ -257,10 +261,10 @@ async def run_triggers(
     return Run(arrivals, ok, started, setup, samples)
 
 
-def measure(kind: str, n: int, interval: float, polls: int) -> Result:
+def measure(kind: str, n: int, interval: float, polls: int, latency: float = 0.0) -> Result:
     """One measurement, in this (fresh) process: its own server, a warm-up, then N triggers."""
     load_before = load_average()
-    servers = Servers(kind)
+    servers = Servers(kind, latency)
     try:
         # One-time costs (imports, the first connection look-up, the HTTP stack) are paid here, unmeasured.
         warm, _ = servers.seed(5, 0.45)
@@ -309,18 +313,20 @@ def measure(kind: str, n: int, interval: float, polls: int) -> Result:
             longest_round_seconds=max((r[-1] - r[0] for r in rounds), default=0.0),
             load_before=load_before,
             load_after=load_average(),
+            api_latency_ms=latency * 1000,
             longest_callback_in=callbacks.longest_what,
         )
     finally:
         servers.stop()
 
 
-def measure_in_child(kind: str, n: int, interval: float, polls: int) -> Result:
+def measure_in_child(kind: str, n: int, interval: float, polls: int, latency: float = 0.0) -> Result:
     """:func:`measure` in a fresh interpreter; its output goes to our stderr."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         command = [sys.executable, __file__, "--measure", kind, "--sizes", str(n)]
         command += ["--interval", str(interval), "--polls", str(polls), "--json", str(out)]
+        command += ["--api-latency", str(latency)]
         done = subprocess.run(command, stdout=sys.stderr, check=False)
         if done.returncode != 0:
             raise SystemExit(f"{kind} N={n} failed ({done.returncode}): see the log above")
@@ -337,16 +343,25 @@ def main() -> int:
     parser.add_argument("--sizes", default="1000,10000", help="numbers of waiting clips, comma-separated")
     parser.add_argument("--interval", type=float, help="poll interval in seconds (default: max(2, N / 400))")
     parser.add_argument("--polls", type=int, default=3, help="intervals until the clips become final, plus a half")
+    parser.add_argument(
+        "--latency-probe",
+        type=float,
+        default=0.1,
+        help="then run the shared path once more at the largest N with this many seconds per API call "
+        "(0: not at all; the loopback sandbox answers in about a millisecond, a real API does not)",
+    )
+    parser.add_argument("--api-latency", type=float, default=0.0, help=argparse.SUPPRESS)  # the child's
     parser.add_argument("--quick", action="store_true", help="N=30 at 0.5 s: checks the benchmark runs, not figures")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--measure", choices=KINDS, help=argparse.SUPPRESS)  # one measurement, in a child
     args = parser.parse_args()
     if args.quick:
-        args.sizes, args.interval = "30", args.interval or 0.5
+        args.sizes, args.interval, args.latency_probe = "30", args.interval or 0.5, 0.0
     sizes = [int(size) for size in args.sizes.split(",")]
 
     if args.measure:
-        result = measure(args.measure, sizes[0], args.interval or default_interval(sizes[0]), args.polls)
+        interval = args.interval or default_interval(sizes[0])
+        result = measure(args.measure, sizes[0], interval, args.polls, args.api_latency)
         if args.json:
             args.json.write_text(json.dumps(asdict(result)))
         return 0
@@ -357,6 +372,12 @@ def main() -> int:
         for kind in KINDS:
             results.append(measure_in_child(kind, n, args.interval or default_interval(n), args.polls))
             print(json.dumps(asdict(results[-1])), file=sys.stderr, flush=True)
+    if args.latency_probe:
+        n = max(sizes)
+        results.append(
+            measure_in_child("shared", n, args.interval or default_interval(n), args.polls, args.latency_probe)
+        )
+        print(json.dumps(asdict(results[-1])), file=sys.stderr, flush=True)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
     print(format_report(results), file=report)
@@ -438,6 +459,8 @@ def format_report(results: list[Result]) -> str:
         f"| {r.load_before:.1f}-{r.load_after:.1f} |"
         for r in results
     ]
+    probes = [r for r in results if r.api_latency_ms]
+    results = [r for r in results if not r.api_latency_ms]
     for n in sorted({r.clips for r in results}):
         by_kind = {r.kind: r for r in results if r.clips == n}
         lines.append("")
@@ -452,6 +475,17 @@ def format_report(results: list[Result]) -> str:
         lines += [
             f"- N={n}: {'PASS' if passed else 'MISS'} {name}: {detail}"
             for name, passed, detail in verdicts(by_kind["shared"], by_kind["standalone"], by_kind["http-peer"])
+        ]
+    for probe in probes:
+        rounds = probe.longest_round_seconds / probe.interval
+        lines += [
+            "",
+            f"With {probe.api_latency_ms:.0f} ms per API call (the sandbox's delay fault) and N={probe.clips}, the "
+            f"shared path lists {probe.list_pages_per_round} pages one after another: the longest round took "
+            f"{probe.longest_round_seconds:.1f} s ({rounds:.2f} intervals), {probe.requests_per_interval:.0f} requests "
+            f"per interval; the worst event came {probe.worst_lateness_intervals:.2f} intervals after its clip became "
+            f"final ({probe.events_ok}/{probe.clips} succeeded); CPU {probe.cpu_us_per_clip_interval:.1f} us per clip "
+            "per interval. Not a target: it shows what sets the pace against a real API.",
         ]
     return "\n".join(lines)
 
