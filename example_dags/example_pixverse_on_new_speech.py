@@ -2,9 +2,9 @@
 Run a DAG whenever a clip of a PixVerse account is ready, wherever it was made (Airflow 3.0+).
 
 The asset's watcher, :class:`PixVerseNewSpeechTrigger`, runs in the triggerer and fires one asset
-event per clip of the account that ends COMPLETED; the event's extra is the clip (``audio_id``,
-``url``, ``duration``, ...). Each event starts a run of this DAG, which lands the MP3 in object
-storage. Set the account in the Airflow Variable ``pixverse_watch_account`` or edit ``ACCOUNT``.
+event per clip of the account that ends COMPLETED; the event's extra holds the clip under
+``payload`` (``audio_id``, ``url``, ``duration``, ...). Each event starts a run of this DAG,
+which lands the MP3 in object storage. Put your account in ``ACCOUNT``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ with DAG(
     def ready_clip(**context: object) -> str:
         """The audio_id of the clip whose end started this run."""
         events = context["triggering_asset_events"][new_speech]  # type: ignore[index]
-        clip = events[-1].extra
+        clip = events[-1].extra["payload"]  # the trigger's event: the clip as a JSON dict
         print(f"Clip {clip['audio_id']} is ready: {clip.get('duration')} s at {clip.get('url')}")
         return str(clip["audio_id"])
 

@@ -27,7 +27,8 @@ class PixVerseNewSpeechTrigger(SharedAccountPoll, BaseEventTrigger):
     """
     Fire one event per clip of an account that becomes final, for an ``AssetWatcher``.
 
-    The event's payload (the asset event's extra) is the clip as a JSON dict. Clips made anywhere
+    The event's payload is the clip as a JSON dict; Airflow puts it in the asset event's extra
+    under ``payload``. Clips made anywhere
     count: the web UI, another tool, a ``replyUrl`` flow. Clips that were final before the watcher
     started are not announced unless ``include_existing``; FAILED ones only with ``include_failed``.
 
