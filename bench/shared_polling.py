@@ -78,6 +78,7 @@ class Result:
     window_intervals: float
     list_pages_per_round: int = 0
     longest_round_seconds: float = 0.0
+    round_period_intervals: float = 0.0
     load_before: float = 0.0
     load_after: float = 0.0
     api_latency_ms: float = 0.0
@@ -311,6 +312,9 @@ def measure(kind: str, n: int, interval: float, polls: int, latency: float = 0.0
             window_intervals=intervals,
             list_pages_per_round=max((len(r) for r in rounds), default=0),
             longest_round_seconds=max((r[-1] - r[0] for r in rounds), default=0.0),
+            round_period_intervals=(rounds[-1][0] - rounds[0][0]) / (len(rounds) - 1) / interval
+            if len(rounds) > 1
+            else 0.0,
             load_before=load_before,
             load_after=load_average(),
             api_latency_ms=latency * 1000,
@@ -448,14 +452,15 @@ def format_report(results: list[Result]) -> str:
     lines += [
         "",
         "| N | kind | our CPU share | server | server CPU share (whole run) | set-up s | longest GC pause ms "
-        "| list pages / round | longest round s | load avg |",
-        "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| list pages / round | longest round s | round period (intervals) | load avg |",
+        "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
         f"| {r.clips} | {r.kind} | {r.process_cpu_share:.2f} | {r.server} "
         f"| {r.server_cpu_share:.2f} ({r.server_cpu_share_run:.2f}) | {r.setup_seconds:.1f} "
         f"| {r.longest_gc_pause_ms:.0f} | {r.list_pages_per_round or '-'} "
         f"| {f'{r.longest_round_seconds:.2f}' if r.list_pages_per_round else '-'} "
+        f"| {f'{r.round_period_intervals:.2f}' if r.round_period_intervals else '-'} "
         f"| {r.load_before:.1f}-{r.load_after:.1f} |"
         for r in results
     ]
@@ -482,7 +487,8 @@ def format_report(results: list[Result]) -> str:
             "",
             f"With {probe.api_latency_ms:.0f} ms per API call (the sandbox's delay fault) and N={probe.clips}, the "
             f"shared path lists {probe.list_pages_per_round} pages one after another: the longest round took "
-            f"{probe.longest_round_seconds:.1f} s ({rounds:.2f} intervals), {probe.requests_per_interval:.0f} requests "
+            f"{probe.longest_round_seconds:.1f} s ({rounds:.2f} intervals) and a round began every "
+            f"{probe.round_period_intervals:.2f} intervals, {probe.requests_per_interval:.0f} requests "
             f"per interval; the worst event came {probe.worst_lateness_intervals:.2f} intervals after its clip became "
             f"final ({probe.events_ok}/{probe.clips} succeeded); CPU {probe.cpu_us_per_clip_interval:.1f} us per clip "
             "per interval. Not a target: it shows what sets the pace against a real API.",
