@@ -1,0 +1,138 @@
+"""The metadata stored with a spoken object, and what it takes to trust an object found at a destination.
+
+Where it is kept:
+
+- **S3** (``s3://``, through s3fs): as the object's user metadata, ``x-amz-meta-pixverse-speech``
+  holding the metadata dict as JSON, when it fits in S3's 2 KB of user metadata;
+- **elsewhere** (local files, GCS, Azure, ...), or when it does not fit: in a sidecar object
+  ``<name>.json`` beside the object (the JSON dict).
+
+An object found at a destination is the speech a request asks for when its metadata carries the
+request's content key and its bytes are intact: same length and SHA-256 as the metadata records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_pixverse.storage import object_uri, storage_failures
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+METADATA_FIELD = "pixverse-speech"
+SIDECAR_SUFFIX = ".json"
+# S3 allows 2 KB of user metadata per object, names and values together.
+S3_METADATA_LIMIT = 2048
+_OBJECT_METADATA_PROTOCOLS = ("s3", "s3a")
+_READ_BLOCK = 1024 * 1024
+_MAX_SIDECAR_BYTES = 1024 * 1024
+
+
+def sidecar_of(target: ObjectStoragePath) -> ObjectStoragePath:
+    """The sidecar object beside ``target``: ``<name>.json``."""
+    return target.parent / f"{target.name}{SIDECAR_SUFFIX}"
+
+
+def uses_object_metadata(target: ObjectStoragePath) -> bool:
+    """Whether the store of ``target`` keeps user metadata on objects (S3 through s3fs)."""
+    protocol = target.protocol if isinstance(target.protocol, str) else target.protocol[0]
+    fs = target.fs
+    return protocol in _OBJECT_METADATA_PROTOCOLS and callable(getattr(fs, "setxattr", None))
+
+
+def write_metadata(target: ObjectStoragePath, metadata: dict[str, Any]) -> str:
+    """Store ``metadata`` with ``target`` (see the module); returns where: ``object metadata`` or the sidecar's URI."""
+    document = json.dumps(metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    uri = object_uri(target)
+    if uses_object_metadata(target) and len(METADATA_FIELD) + len(document) <= S3_METADATA_LIMIT:
+        with storage_failures(f"setting the metadata of {uri}"):
+            target.fs.setxattr(target.path, **{METADATA_FIELD: document})
+        _remove_sidecar(target)
+        return "object metadata"
+    sidecar = sidecar_of(target)
+    with storage_failures(f"writing {object_uri(sidecar)}"):
+        if _is_local(target):
+            # Written under another name and moved into place: never a half-written sidecar.
+            temporary = sidecar.parent / f".{sidecar.name}.{uuid.uuid4().hex}.part"
+            temporary.write_text(json.dumps(metadata, indent=2, sort_keys=True, ensure_ascii=False))
+            temporary.rename(sidecar)
+        else:
+            sidecar.write_text(json.dumps(metadata, indent=2, sort_keys=True, ensure_ascii=False))
+    return object_uri(sidecar)
+
+
+def read_metadata(target: ObjectStoragePath) -> dict[str, Any] | None:
+    """The metadata stored with ``target``, or ``None`` when there is none (or it is not a JSON object)."""
+    uri = object_uri(target)
+    with storage_failures(f"reading the metadata of {uri}"):
+        if uses_object_metadata(target):
+            fields = target.fs.metadata(target.path)
+            document = fields.get(METADATA_FIELD)
+            if isinstance(document, str):
+                return _json_object(document)
+        sidecar = sidecar_of(target)
+        if not sidecar.is_file() or sidecar.stat().st_size > _MAX_SIDECAR_BYTES:
+            return None
+        return _json_object(sidecar.read_text())
+
+
+def stored_speech(target: ObjectStoragePath, content_key: str) -> tuple[dict[str, Any] | None, str]:
+    """The metadata of ``target`` when it holds the speech of ``content_key``, intact; and why, in words.
+
+    Returns ``(metadata, reason)``: ``metadata`` is ``None`` unless the object is there, its
+    metadata carries ``content_key``, and its length and SHA-256 are those the metadata records.
+    """
+    uri = object_uri(target)
+    with storage_failures(f"checking {uri}"):
+        if not target.is_file():
+            return None, f"{uri} does not exist"
+    metadata = read_metadata(target)
+    if metadata is None:
+        return None, f"{uri} exists with no speech metadata"
+    if metadata.get("content_key") != content_key:
+        return None, f"{uri} holds other speech (content key {str(metadata.get('content_key'))[:12]}...)"
+    size, digest = object_digest(target)
+    if size != metadata.get("bytes") or digest != metadata.get("sha256"):
+        return None, f"{uri} has this content key but its bytes are not those recorded ({size} bytes)"
+    return metadata, f"{uri} holds this speech ({size} bytes, SHA-256 {digest[:12]}...)"
+
+
+def same_key_as(target: ObjectStoragePath, content_key: str) -> bool:
+    """Whether the metadata stored with ``target`` carries ``content_key`` (whatever its bytes)."""
+    metadata = read_metadata(target)
+    return metadata is not None and metadata.get("content_key") == content_key
+
+
+def object_digest(target: ObjectStoragePath) -> tuple[int, str]:
+    """The length and SHA-256 of the object's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    size = 0
+    with storage_failures(f"reading {object_uri(target)}"), target.open("rb") as stored:
+        while block := stored.read(_READ_BLOCK):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
+
+
+def _remove_sidecar(target: ObjectStoragePath) -> None:
+    sidecar = sidecar_of(target)
+    with storage_failures(f"removing {object_uri(sidecar)}"):
+        if sidecar.exists():
+            sidecar.unlink()
+
+
+def _json_object(document: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(document)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _is_local(target: ObjectStoragePath) -> bool:
+    protocol = target.protocol if isinstance(target.protocol, str) else target.protocol[0]
+    return protocol in ("", "file", "local")
