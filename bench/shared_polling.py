@@ -14,7 +14,11 @@ Triggers start as the triggerer starts them, one per loop turn; every clip becom
 ``polls - 0.5`` intervals later. CPU and requests are counted over the steady window from half an
 interval after the start to the moment the clips become final (no set-up, no events in it).
 
-    python bench/shared_polling.py [--sizes 1000,10000] [--interval S] [--polls 3] [--quick] [--json OUT]
+Then, unless ``--latency-probe 0``, the shared path runs once more at the largest N with a delay on every
+API call (100 ms by default), to show what sets its pace against a real API rather than the loopback sandbox.
+
+    python bench/shared_polling.py [--sizes 1000,10000] [--interval S] [--polls 3] [--latency-probe S]
+                                   [--quick] [--json OUT]
 
 stdout gets the report alone (tables, PASS/MISS lines); each measurement's raw figures and every log
 line go to stderr.
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import gc
 import json
 import math
@@ -57,6 +62,7 @@ class Result:
     interval: float
     polls: int
     events_ok: int
+    errors: str
     requests_per_interval: float
     gets_per_interval: float
     lists_per_interval: float
@@ -209,6 +215,7 @@ def succeeded(kind: str, payload: Any) -> bool:
 class Run:
     arrivals: list[float]
     ok: list[bool]
+    errors: collections.Counter[str]  # triggers that raised instead of firing, by error class
     started: float
     setup_seconds: float
     samples: list[tuple[float, float, float]]  # (UNIX time, our CPU s, server CPU s)
@@ -225,6 +232,7 @@ async def run_triggers(
 
     manager = SharedStreamManager()
     arrivals, ok = [0.0] * len(clips), [False] * len(clips)
+    errors: collections.Counter[str] = collections.Counter()
     samples: list[tuple[float, float, float]] = []
 
     async def wait_one(index: int, trigger: Any) -> None:
@@ -237,6 +245,8 @@ async def run_triggers(
             async for event in events:  # as the triggerer does: to the end of the stream
                 if not arrivals[index]:
                     arrivals[index], ok[index] = time.time(), succeeded(kind, event.payload)
+        except Exception as error:  # the triggerer would fail this trigger's task; the others go on
+            errors[type(error).__name__] += 1
         finally:
             if key is not None:
                 await manager.unsubscribe(index, key)
@@ -259,7 +269,7 @@ async def run_triggers(
     await manager.stop_all()
     if not sampler.done():  # the run ended before the window did (it never should)
         sampler.cancel()
-    return Run(arrivals, ok, started, setup, samples)
+    return Run(arrivals, ok, errors, started, setup, samples)
 
 
 def measure(kind: str, n: int, interval: float, polls: int, latency: float = 0.0) -> Result:
@@ -283,7 +293,7 @@ def measure(kind: str, n: int, interval: float, polls: int, latency: float = 0.0
         (t0, cpu0, scpu0), (t1, cpu1, scpu1) = run.samples
         intervals = (t1 - t0) / interval
         counts = servers.requests_between(t0, t1)
-        lateness = [(arrival - ready_at) / interval if arrival else math.inf for arrival in run.arrivals]
+        lateness = [(arrival - ready_at) / interval for arrival in run.arrivals if arrival] or [math.inf]
         rounds = servers.list_rounds(run.started, interval) if kind == "shared" else []
         return Result(
             kind=kind,
@@ -291,6 +301,7 @@ def measure(kind: str, n: int, interval: float, polls: int, latency: float = 0.0
             interval=interval,
             polls=polls,
             events_ok=sum(run.ok),
+            errors=", ".join(f"{count} {name}" for name, count in run.errors.most_common()),
             requests_per_interval=(counts["get"] + counts["list"]) / intervals,
             gets_per_interval=counts["get"] / intervals,
             lists_per_interval=counts["list"] / intervals,
@@ -423,7 +434,8 @@ def verdicts(shared: Result, standalone: Result, peer: Result) -> list[tuple[str
             "every event within 1.5 intervals of the clip becoming final",
             shared.events_ok == n and shared.worst_lateness_intervals <= 1.5,
             f"{shared.events_ok}/{n} succeeded, worst {shared.worst_lateness_intervals:.2f} intervals; "
-            f"standalone worst {standalone.worst_lateness_intervals:.2f}, peer {peer.worst_lateness_intervals:.2f}",
+            f"standalone {standalone.events_ok}/{n}, worst {standalone.worst_lateness_intervals:.2f}; "
+            f"peer {peer.events_ok}/{n}, worst {peer.worst_lateness_intervals:.2f}",
         ),
     ]
 
@@ -446,7 +458,7 @@ def format_report(results: list[Result]) -> str:
         f"| {r.clips} | {r.kind} | {r.interval:g} | {r.requests_per_interval:.0f} | {r.cpu_us_per_clip_interval:.1f} "
         f"| {r.kb_per_clip:.1f} | {r.longest_callback_ms:.1f} ({r.longest_callback_cpu_ms:.1f}) "
         f"| {r.worst_lateness_intervals:.2f} "
-        f"| {r.events_ok}/{r.clips} |"
+        f"| {r.events_ok}/{r.clips}{f' ({r.errors} raised)' if r.errors else ''} |"
         for r in results
     ]
     lines += [

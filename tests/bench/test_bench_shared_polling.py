@@ -63,6 +63,7 @@ def result(kind: str, **figures: float) -> shared_polling.Result:
         interval=25.0,
         polls=3,
         events_ok=10_000,
+        errors="",
         requests_per_interval=200.0,
         gets_per_interval=0.0,
         lists_per_interval=200.0,
