@@ -32,6 +32,19 @@ _READ_BLOCK = 1024 * 1024
 _MAX_SIDECAR_BYTES = 1024 * 1024
 
 
+def forget_cached(path: ObjectStoragePath) -> ObjectStoragePath:
+    """``path``, its file system told to forget what it cached about it (a listing, an ETag).
+
+    File systems are cached per process: a process that runs many tasks (``dag.test()``, a long-lived
+    worker) would otherwise see an object as it was when first listed, and fail to read a newer one.
+    """
+    invalidate = getattr(path.fs, "invalidate_cache", None)
+    if callable(invalidate):
+        invalidate(path.path)
+        invalidate(path.parent.path)
+    return path
+
+
 def sidecar_of(target: ObjectStoragePath) -> ObjectStoragePath:
     """The sidecar object beside ``target``: ``<name>.json``."""
     return target.parent / f"{target.name}{SIDECAR_SUFFIX}"
@@ -87,6 +100,7 @@ def stored_speech(target: ObjectStoragePath, content_key: str) -> tuple[dict[str
     metadata carries ``content_key``, and its length and SHA-256 are those the metadata records.
     """
     uri = object_uri(target)
+    forget_cached(target)
     with storage_failures(f"checking {uri}"):
         if not target.is_file():
             return None, f"{uri} does not exist"

@@ -55,6 +55,8 @@ SPLIT_MODES = ("join", "parts")
 # Parts of one text created at once. An account runs 1 to 8 jobs at once (its maxJobs); two keeps a
 # long text from taking every slot of a small account, and a 429 (account busy) is waited out.
 DEFAULT_PART_CONCURRENCY = 2
+# The most a text read from object storage may hold (about 100 parts of 10,000 characters).
+MAX_TEXT_BYTES = 4 * 1024 * 1024
 
 
 class PixVerseAudioLink(BaseOperatorLink):
@@ -452,7 +454,9 @@ class PixVerseTextToSpeechOperator(_PixVerseCreatingOperator):
     kept in the task state store as they are made. Returns the object's URI (a list of URIs with
     ``split="parts"``).
 
-    :param text: The text to speak (templated); normalised (NFC, line ends, surrounding space) before it is sent.
+    :param text: The text to speak (templated), or an ``ObjectStoragePath`` of a UTF-8 text object to
+        read it from when the task runs (a text from XCom is rendered as a template: a path is not
+        read as one). Normalised (NFC, line ends, surrounding space) before it is keyed and sent.
     :param voice_id: A voice from ``list_voices()`` (templated).
     :param destination: An object URI or ``ObjectStoragePath`` (templated): a file, or a folder
         (ends with ``/`` or has no suffix) that gets ``pixverse-<first 16 hex of the content key>.mp3``.
@@ -488,7 +492,7 @@ class PixVerseTextToSpeechOperator(_PixVerseCreatingOperator):
     def __init__(
         self,
         *,
-        text: str,
+        text: str | ObjectStoragePath,
         voice_id: str,
         destination: str | ObjectStoragePath,
         max_credits: float | None = None,
@@ -506,7 +510,7 @@ class PixVerseTextToSpeechOperator(_PixVerseCreatingOperator):
             raise PixVerseInvalidInputError(f"part_concurrency={part_concurrency!r} must be a whole number from 1")
         if asset_alias is not None:
             kwargs["outlets"] = [*(kwargs.get("outlets") or []), AssetAlias(name=asset_alias)]
-        super().__init__(text=text, voice_id=voice_id, **kwargs)
+        super().__init__(text=text, voice_id=voice_id, **kwargs)  # type: ignore[arg-type]
         self.destination = destination
         self.max_credits = max_credits
         self.storage_conn_id = storage_conn_id
@@ -519,16 +523,14 @@ class PixVerseTextToSpeechOperator(_PixVerseCreatingOperator):
     # -- the task ---------------------------------------------------------------------------
 
     def execute(self, context: Context) -> str | list[str]:
-        """Reuse what the destination holds, or resume an earlier try, or plan and create; then wait and write."""
+        """Reuse what the destination holds; else resume an earlier try, or plan and create; then wait and write."""
         self._start_link(context)
         store = self._state_store(context)
         request = self._request()
-        job = self._saved_job(context, store, request)
-        if job is None:
-            reused = self._reuse(context, request)
-            if reused is not None:
-                return reused
-            job = self._plan(context, request, store)
+        reused = self._reuse(context, request)
+        if reused is not None:
+            return reused
+        job = self._saved_job(context, store, request) or self._plan(context, request, store)
         return self._run(context, request, job, store)
 
     def execute_complete(self, context: Context, event: dict[str, Any], job: dict[str, Any]) -> str | list[str]:
@@ -545,14 +547,36 @@ class PixVerseTextToSpeechOperator(_PixVerseCreatingOperator):
 
     def _request(self) -> _SpeechRequest:
         """The normalised request and its content key; the settings checked before anything is sent."""
-        text = normalise_text(self.text) if isinstance(self.text, str) else self.text
+        given = self._read_text() if not isinstance(self.text, str) else self.text
+        text = normalise_text(given) if isinstance(given, str) else given
         if not isinstance(text, str) or not text:
-            raise PixVerseInvalidInputError(f"text must be a non-empty string, got {self.text!r}")
+            raise PixVerseInvalidInputError(f"text must be a non-empty string, got {given!r}")
         # The checks of every create setting (the text's length is checked part by part later).
         build_create_form(".", self.voice_id, model=self.model, language_code=self.language_code, **self.settings)
         settings = audio_settings({"language_code": self.language_code, **self.settings})
         key = content_key(text, self.voice_id, self.model, settings)
         return _SpeechRequest(text=text, key=key, model=self.model or DEFAULT_MODEL, settings=settings)
+
+    def _read_text(self) -> object:
+        """The text of ``text`` when it is an ``ObjectStoragePath``: a UTF-8 text object, read now."""
+        from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+        from airflow_provider_pixverse.speech_metadata import forget_cached
+        from airflow_provider_pixverse.storage import object_uri, storage_failures
+
+        if not isinstance(self.text, ObjectStoragePath):
+            return self.text
+        uri = object_uri(forget_cached(self.text))
+        with storage_failures(f"reading the text from {uri}"), self.text.open("rb") as source:
+            data = source.read(MAX_TEXT_BYTES + 1)
+        if len(data) > MAX_TEXT_BYTES:
+            raise PixVerseInvalidInputError(f"the text at {uri} is over {MAX_TEXT_BYTES} bytes")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise PixVerseInvalidInputError(
+                f"the text at {uri} is not UTF-8 ({error.reason} at byte {error.start})"
+            ) from None
 
     def _target(self, request: _SpeechRequest) -> ObjectStoragePath:
         """The object of the whole speech: ``destination``, or a file named after the content key inside it."""
@@ -560,7 +584,7 @@ class PixVerseTextToSpeechOperator(_PixVerseCreatingOperator):
         from airflow_provider_pixverse.storage import resolve_destination
 
         named = SpeechClip(name=f"pixverse-{request.key[:16]}.mp3")
-        return resolve_destination(self.destination, named, conn_id=self.storage_conn_id)
+        return resolve_destination(self.destination, named, conn_id=self.storage_conn_id or None)
 
     def _targets(self, request: _SpeechRequest, parts: int) -> list[ObjectStoragePath]:
         """The objects written: the one object, or with ``split="parts"`` one numbered object per part."""
@@ -647,11 +671,12 @@ class PixVerseTextToSpeechOperator(_PixVerseCreatingOperator):
 
     def _check_destination(self, request: _SpeechRequest, parts: int) -> bool:
         """Refuse, before paying, to replace another object; True when a damaged object of this request is there."""
-        from airflow_provider_pixverse.speech_metadata import same_key_as
+        from airflow_provider_pixverse.speech_metadata import forget_cached, same_key_as
         from airflow_provider_pixverse.storage import DestinationExistsError, object_uri, storage_failures
 
         replace = False
         for target in self._targets(request, parts):
+            forget_cached(target)
             with storage_failures(f"checking {object_uri(target)}"):
                 exists = target.exists()
             if not exists:

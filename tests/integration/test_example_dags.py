@@ -18,7 +18,7 @@ EXAMPLES = Path(__file__).parents[2] / "example_dags"
 
 def test_examples_parse_without_errors() -> None:
     bag = dag_bag(EXAMPLES)
-    expected = {"example_pixverse_speech", "example_pixverse_batch_s3"}
+    expected = {"example_pixverse_speech", "example_pixverse_batch_s3", "example_pixverse_articles"}
     if AIRFLOW_V_3_0_PLUS:
         assert bag.import_errors == {}
         expected.add("example_pixverse_on_new_speech")
