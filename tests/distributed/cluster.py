@@ -34,9 +34,18 @@ STARTUP_TIMEOUT = 120.0
 class Command(AirflowProcess):
     """Any long-running command (not only ``airflow ...``), optionally as another user."""
 
-    def __init__(self, name: str, argv: list[str], env: Mapping[str, str], logs: Path, user: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: Mapping[str, str],
+        logs: Path,
+        user: str | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         super().__init__(name, argv, env, logs)
         self.user = user
+        self.cwd = cwd
 
     def start(self) -> Command:
         """Start the command in a new session, its output in its log."""
@@ -49,6 +58,7 @@ class Command(AirflowProcess):
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
                 user=self.user,
+                cwd=self.cwd,
             )
         return self
 
@@ -170,6 +180,7 @@ class Cluster:
         self.logs = root / "logs"
         self.logs.mkdir(parents=True)
         self.dags = dags
+        self.home = root / "airflow_home"  # AIRFLOW_HOME: task and trigger logs land in its logs/
         self.servers: list[AirflowProcess] = []
         self.airflow: list[AirflowProcess] = []
         self.live: list[AirflowProcess] = []  # whatever must stay up: a wait fails at once if one exits
@@ -206,6 +217,7 @@ class Cluster:
             [str(binaries / "initdb"), "-D", str(data), "-U", "airflow", "--auth=trust", "-E", "UTF8", "--no-sync"],
             env=env,
             user=user,
+            cwd=folder,  # a folder that user may enter, whatever the test's own working directory
             stdout=(self.logs / "initdb.log").open("ab"),
             stderr=subprocess.STDOUT,
             check=True,
@@ -232,7 +244,7 @@ class Cluster:
             "-c",
             "full_page_writes=off",
         ]
-        self._start(Command("postgres", argv, env, self.logs, user=user), self.servers)
+        self._start(Command("postgres", argv, env, self.logs, user=user, cwd=folder), self.servers)
         admin = f"host=127.0.0.1 port={self.pg_port} user=airflow dbname=postgres"
 
         def accepting() -> bool:
@@ -309,7 +321,7 @@ class Cluster:
 
     def configure_airflow(self, database: str, broker: str, extra: Mapping[str, str]) -> None:
         """The environment every Airflow process shares, on top of the e2e tests' fast settings."""
-        home = self.root / "airflow_home"
+        home = self.home
         home.mkdir()
         self.api_port = free_port()
         backend = database.replace("postgresql+psycopg2://", "db+postgresql://")

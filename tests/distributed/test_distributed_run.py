@@ -4,15 +4,22 @@ One DAG run creates ``CLIPS`` clips (mapped, deferrable), waits for them in two 
 downloads them into S3 (moto) from two Celery workers. While it runs, the test SIGKILLs:
 
 A. a triggerer that holds waiting clips: its triggers move to the other triggerer;
-B. a worker while a create task is between its create (answered, audio_id saved in the task state
-   store) and its end: the retry resumes that clip, so the sandbox sees exactly ``CLIPS`` creates;
+B1. a worker while its create request is at the API and the answer has not come back (the sandbox
+   holds the first create): the retry finds the job by the intent the task saved and resumes it;
+B2. a worker while a create task is between its create (answered, audio_id saved in the task state
+   store) and its end: the retry resumes that clip;
 C. a worker while it downloads: the retry runs on the other worker and the object lands once.
+
+So the sandbox sees exactly ``CLIPS`` creates, one per text.
 
 Everything is checked from outside: the metadata database, the sandbox's request log and the bucket.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import json
 import math
 import os
 import re
@@ -24,8 +31,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
 import pytest
@@ -34,15 +41,23 @@ from distributed.cluster import Cluster, Database, SandboxClient, log_says
 
 from airflow_provider_pixverse.operators.pixverse import AUDIO_ID_STATE_KEY
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 DAG_FILE = Path(__file__).resolve().parent / "dags" / "pixverse_distributed.py"
 DAG_ID = "pixverse_distributed"
 CLIPS = int(os.environ.get("PIXVERSE_DISTRIBUTED_CLIPS", "100"))  # fewer only to try changes out quickly
 BUCKET = "pixverse-distributed"
+LIST_PAGE_SIZE = 50  # the connection's list_page_size: its default
 PREFIX = "speech/"
 EMAIL = "distributed@example.com"  # the connection's extra "email": the account every create uses
 POLL_INTERVAL = 5.0  # the operators' poll_interval
 QUEUED_SECONDS, GENERATING_SECONDS = 5.0, 25.0  # the sandbox's clock: a clip is final 30 s after its create
 STALL_SECONDS = 60.0  # the delay faults that hold a request open until the test kills its worker
+# B1: the first create is held this long before the sandbox makes the job (the worker is killed
+# meanwhile); shorter than the heartbeat timeout, so the job exists when the retry looks for it.
+CREATE_STALL_SECONDS = 8.0
+CREATE_PATH = "/speech/create"
 MIN_TRIGGERS_AT_KILL = 8  # the busier triggerer is killed once it runs at least this many triggers
 WORKER_CONCURRENCY = 4
 HEARTBEAT_TIMEOUT = 15  # [scheduler] task_instance_heartbeat_timeout: how long a dead worker's task waits
@@ -96,6 +111,13 @@ class Numbering:
         return f"/{self.first_asset + k}.mp3"
 
 
+def text_index(body: str) -> int:
+    """The map index named by the text in a create request's body."""
+    match = re.search(r"Clip (\d+) of the distributed run", body)
+    assert match, f"not a create of the test DAG: {body[:200]!r}"
+    return int(match.group(1))
+
+
 def map_index_of(prompt: str) -> int | None:
     """The map index a clip's text names (see clip_text in the DAG); None for a text not of the DAG."""
     match = re.match(r"Clip (\d+) ", prompt)
@@ -129,8 +151,10 @@ class Run:
         self.cluster, self.db, self.sandbox, self.s3, self.run_id = cluster, db, sandbox, s3, run_id
         self.numbering = numbering
         self.triggerer = Kill("triggerer")
-        self.create = Kill("create")
+        self.sent = Kill("create sent")
+        self.create = Kill("create answered")
         self.download = Kill("download")
+        self.workers_started = 2
         # B holds the check that follows the last create (no create can come after it); C the media of
         # the clip created halfway.
         self.create_mark = numbering.audio_id(CLIPS - 1)
@@ -232,7 +256,35 @@ class Run:
             kill.detected_at = time.time()
             kill.notes["moved"] = {trigger_id: held[trigger_id] for trigger_id in moved}
 
-    # B: a worker between a create and the end of that task
+    def replace_worker(self) -> None:
+        """Start a new worker, so that two run again."""
+        self.workers_started += 1
+        name = f"worker-{self.workers_started}"
+        self.cluster.start_airflow(name, worker_args(name))
+
+    # B1: a worker whose create is at the API, its answer not back
+
+    def step_sent(self) -> None:
+        kill = self.sent
+        if kill.killed_at is not None:
+            self.follow_retry(kill, "create")
+            return
+        if not self._fault_taken(CREATE_PATH):
+            return
+        creates = [r for r in self.sandbox.requests() if r["method"] == "POST" and CREATE_PATH in r["raw_path"]]
+        held = min(creates, key=lambda r: r["at"])  # the fault holds the first create to arrive
+        assert held["status"] is None, f"the held create was answered before the kill: {held['status']}"
+        map_index = text_index(held["body"])
+        kill.task, kill.notes["map_index"], kill.notes["sent_at"] = f"create[{map_index}]", map_index, held["at"]
+        state, try_number, hostname, *_ = self.ti("create", map_index)
+        assert (state, try_number) == ("running", 1), f"{kill.task} is {state} (try {try_number}) at the kill"
+        kill.victim = str(hostname)
+        self.cluster.retire(self.worker(kill.victim))
+        kill.killed_at = time.time()
+        assert kill.killed_at < held["at"] + CREATE_STALL_SECONDS, "the kill came after the held create was answered"
+        self.replace_worker()
+
+    # B2: a worker between a create and the end of that task
 
     def step_create(self) -> None:
         kill = self.create
@@ -255,7 +307,7 @@ class Run:
             self.cluster.retire(self.worker(kill.victim))
             kill.killed_at = time.time()
             # Capacity back to two workers; the retry goes to whichever has a free slot.
-            self.cluster.start_airflow("worker-3", worker_args("worker-3"))
+            self.replace_worker()
             return
         self.follow_retry(kill, "create")
 
@@ -306,7 +358,7 @@ class Run:
 
     @property
     def kills(self) -> list[Kill]:
-        return [self.triggerer, self.create, self.download]
+        return [self.triggerer, self.sent, self.create, self.download]
 
 
 def worker_args(name: str) -> list[str]:
@@ -320,6 +372,21 @@ def list_objects(s3: Any) -> list[dict[str, Any]]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
         objects.extend(page.get("Contents", []))
     return objects
+
+
+def trigger_started(logs: Path, map_index: int, triggerer_job: int, after: float) -> float | None:
+    """When the triggerer job first started create[map_index]'s trigger after ``after``, from its trigger log."""
+    pattern = f"dag_id={DAG_ID}/run_id=*/task_id=create/map_index={map_index}/*.trigger.{triggerer_job}.log"
+    starts = []
+    for log in logs.glob(pattern):
+        for line in log.read_text(errors="replace").splitlines():
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if str(entry.get("event", "")).endswith(" starting"):
+                    at = datetime.fromisoformat(entry["timestamp"]).timestamp()
+                    if at > after:
+                        starts.append(at)
+    return min(starts, default=None)
 
 
 def api_path(raw_path: str) -> str:
@@ -352,6 +419,7 @@ def test_clips_survive_killed_workers_and_triggerer(capsys: pytest.CaptureFixtur
         # B: the check right after the last create; C: the media of one clip. Each request is held open
         # until the test has killed the worker that sent it.
         numbering = Numbering.probe(sandbox)
+        sandbox.add_fault("delay", path_contains=CREATE_PATH, seconds=CREATE_STALL_SECONDS)
         sandbox.add_fault("delay", path_contains=numbering.audio_id(CLIPS - 1), seconds=STALL_SECONDS)
         sandbox.add_fault(
             "delay", target="media", path_contains=numbering.media_mark(CLIPS // 2), seconds=STALL_SECONDS
@@ -414,6 +482,7 @@ def test_clips_survive_killed_workers_and_triggerer(capsys: pytest.CaptureFixtur
             dead = [p.name for p in cluster.live if not p.alive()]
             assert not dead, f"{dead} exited during the run:\n{cluster.tails()}"
             run.step_triggerer()
+            run.step_sent()
             run.step_create()
             run.step_download()
             state = run.run_state()
@@ -424,7 +493,7 @@ def test_clips_survive_killed_workers_and_triggerer(capsys: pytest.CaptureFixtur
             time.sleep(0.5)
         ran = time.monotonic() - run_started
         # A retry may have ended between two looks: one more settles who took it.
-        for kill, task_id in ((run.create, "create"), (run.download, "download")):
+        for kill, task_id in ((run.sent, "create"), (run.create, "create"), (run.download, "download")):
             if kill.killed_at is not None:
                 run.follow_retry(kill, task_id)
 
@@ -455,52 +524,45 @@ def test_clips_survive_killed_workers_and_triggerer(capsys: pytest.CaptureFixtur
         # Exactly one create per clip: CLIPS creates in all, one per text.
         creates = [r for r in requests_seen if r["method"] == "POST" and api_path(r["raw_path"]).endswith("/create")]
         assert len(creates) == CLIPS, f"{len(creates)} creates for {CLIPS} clips"
+        per_text = collections.Counter(text_index(r["body"]) for r in creates)
+        assert per_text == collections.Counter(range(CLIPS)), {i: n for i, n in per_text.items() if n != 1}
         assert len(clips) == CLIPS and sorted(by_index) == list(range(CLIPS)), sorted(by_index)
 
-        # A: the dead triggerer's waits moved and completed.
+        # A: the dead triggerer's waits moved: each restarted on the heir (its trigger log says so) and completed.
         moved: dict[int, int] = run.triggerer.notes["moved"]
         assert moved, f"none of {run.triggerer.victim}'s triggers was taken over by {run.triggerer.resumed_on}"
         killed_at = run.triggerer.killed_at
         assert killed_at is not None
-        first_polls = []
+        restarts = []
         for map_index in moved.values():
-            clip_path = f"/v2/pixverse/speech/{by_index[map_index]['audio_id']}"
-            ended = epoch(tis[("create", map_index)][4])
-            assert ended is not None
-            after = [
-                r["at"]
-                for r in requests_seen
-                if r["method"] == "GET" and api_path(r["raw_path"]) == clip_path and killed_at < r["at"] < ended
-            ]
-            assert after, f"create[{map_index}]'s clip was never polled again after {run.triggerer.victim} died"
-            first_polls.append(min(after) - killed_at)
+            restarted = trigger_started(cluster.home / "logs", map_index, run.triggerer.notes["heir_job"], killed_at)
+            assert restarted, f"create[{map_index}]'s trigger never started on {run.triggerer.resumed_on}"
+            restarts.append(restarted - killed_at)
 
-        # B: the killed create resumed its clip on another worker.
-        create_index = run.create.notes["map_index"]
-        _, tries_b, host_b, *_ = tis[("create", create_index)]
-        assert tries_b >= 2, f"create[{create_index}] succeeded in try {tries_b}: the kill did not hit it"
-        assert history[("create", create_index, 1)][0] == run.create.victim
-        assert host_b != run.create.victim, f"create[{create_index}] retried on the killed {host_b}"
-        clip_b = by_index[create_index]
-        assert clip_b["audio_id"] == numbering.audio_id(CLIPS - 1)
-        assert sum(1 for r in creates if f"Clip {create_index:03d} " in r["body"]) == 1
-        resumed_b = min(
-            r["at"]
-            for r in requests_seen
-            if api_path(r["raw_path"]) == f"/v2/pixverse/speech/{clip_b['audio_id']}"
-            and r["at"] > (run.create.killed_at or 0)
-        )
+        def retried_elsewhere(kill: Kill, task_id: str, resumed: Callable[[dict[str, Any]], bool]) -> tuple[int, float]:
+            """The try that succeeded and how long after the kill its first request matching ``resumed`` came."""
+            map_index = kill.notes["map_index"]
+            _, tries, host, *_ = tis[(task_id, map_index)]
+            assert tries >= 2, f"{kill.task} succeeded in try {tries}: the kill did not hit it"
+            assert history[(task_id, map_index, 1)][0] == kill.victim, history[(task_id, map_index, 1)]
+            assert host != kill.victim, f"{kill.task} retried on the killed {host}"
+            assert kill.killed_at is not None
+            first = min((r["at"] for r in requests_seen if r["at"] > kill.killed_at and resumed(r)), default=None)
+            assert first is not None, f"{kill.task}'s retry sent nothing about its clip"
+            return tries, first - kill.killed_at
 
-        # C: the killed download ran again on the other worker; its object landed once.
-        download_index = run.download.notes["map_index"]
-        _, tries_c, host_c, *_ = tis[("download", download_index)]
-        assert tries_c >= 2, f"download[{download_index}] succeeded in try {tries_c}: the kill did not hit it"
-        assert history[("download", download_index, 1)][0] == run.download.victim
-        assert host_c != run.download.victim, f"download[{download_index}] retried on the killed {host_c}"
-        resumed_c = min(
-            r["at"]
-            for r in requests_seen
-            if r["kind"] == "media" and run.download_mark in r["raw_path"] and r["at"] > (run.download.killed_at or 0)
+        def gets_clip_of(map_index: int) -> Callable[[dict[str, Any]], bool]:
+            path = f"/v2/pixverse/speech/{by_index[map_index]['audio_id']}"
+            return lambda r: r["method"] == "GET" and api_path(r["raw_path"]) == path
+
+        # B1: the create whose answer never came back was found again, not sent again.
+        tries_s, resumed_s = retried_elsewhere(run.sent, "create", gets_clip_of(run.sent.notes["map_index"]))
+        # B2: the create killed after its answer resumed the clip the state store named.
+        assert by_index[run.create.notes["map_index"]]["audio_id"] == numbering.audio_id(CLIPS - 1)
+        tries_b, resumed_b = retried_elsewhere(run.create, "create", gets_clip_of(run.create.notes["map_index"]))
+        # C: the killed download ran again on another worker (the object landing once is checked below).
+        tries_c, resumed_c = retried_elsewhere(
+            run.download, "download", lambda r: r["kind"] == "media" and run.download_mark in r["raw_path"]
         )
 
         # The bucket: CLIPS objects, each the sandbox's bytes, each written once, nothing temporary left.
@@ -532,14 +594,33 @@ def test_clips_survive_killed_workers_and_triggerer(capsys: pytest.CaptureFixtur
             if gets[map_index] > bound:
                 over[map_index] = (gets[map_index], bound)
         assert not over, f"clips over the request bound (GETs, bound): {over}"
+        # GETs beyond the operators' own (2 per create try, 1 per download try): a trigger's look at a clip
+        # the shared listing did not show. Polling per clip would make about one per interval per clip.
+        own_gets = sum(max(0, n - 2 * tis[("create", i)][1] - tis[("download", i)][1]) for i, n in gets.items())
+        # Polling each clip would make about one per interval per clip (hundreds here); a clip misses the
+        # shared listing only when its trigger joined while a round was under way.
+        assert own_gets <= CLIPS // 4, f"{own_gets} GETs of clips by triggers: the listing is not shared"
         media_gets = sum(1 for r in requests_seen if r["kind"] == "media")
-        # Calls not about one clip (listings, voices...) come out of the same budget.
         api_calls = [r for r in requests_seen if r["kind"] == "api"]
-        budget = len(creates) + sum(
-            2 * tis[("create", i)][1] + tis[("download", i)][1] + polls_bound for i in range(CLIPS)
+        # The shared poll: one listing round per poll interval per triggerer (two at most), each of at
+        # most 2 x the pages the waiting clips fill + 2 pages; and one listing per retried create at most
+        # (a create whose answer was lost is looked for in the account's newest clips).
+        lists = [r for r in api_calls if api_path(r["raw_path"]).rstrip("/") == "/v2/pixverse/speech"]
+        rounds = [r for r in lists if parse_qs(urlsplit(r["raw_path"]).query).get("offset", ["0"]) == ["0"]]
+        list_span = lists[-1]["at"] - lists[0]["at"] if lists else 0.0
+        retried_creates = sum(1 for i in range(CLIPS) if tis[("create", i)][1] > 1)
+        rounds_budget = 2 * (math.floor(list_span / POLL_INTERVAL) + 1) + retried_creates
+        pages_budget = len(rounds) * (2 * math.ceil(CLIPS / LIST_PAGE_SIZE) + 2)
+        assert len(rounds) <= rounds_budget, f"{len(rounds)} listing rounds in {list_span:.0f} s"
+        assert len(lists) <= pages_budget, f"{len(lists)} listing pages in {len(rounds)} rounds"
+        # Everything else (voices, models...) comes out of the per-clip budget.
+        budget = (
+            len(creates)
+            + len(lists)
+            + sum(2 * tis[("create", i)][1] + tis[("download", i)][1] + polls_bound for i in range(CLIPS))
         )
-        other_api = len(api_calls) - len(creates) - sum(gets.values())
-        assert len(api_calls) <= budget, f"{len(api_calls)} API calls ({other_api} not about one clip); budget {budget}"
+        other_api = len(api_calls) - len(creates) - len(lists) - sum(gets.values())
+        assert len(api_calls) <= budget, f"{len(api_calls)} API calls ({other_api} of other kinds); budget {budget}"
 
         retried = sorted(f"{t}[{i}]" for (t, i), v in tis.items() if v[1] > 1)
         total = time.monotonic() - started
@@ -550,20 +631,27 @@ def test_clips_survive_killed_workers_and_triggerer(capsys: pytest.CaptureFixtur
             f"{len(moved)} reassigned to {run.triggerer.resumed_on} "
             f"{run.triggerer.detected_at - killed_at:.1f} s after the kill (its last heartbeat "
             f"{killed_at - run.triggerer.notes['last_heartbeat']:.1f} s before it; seen by looking every 0.5 s); "
-            f"their clips polled again {min(first_polls):.1f}-{max(first_polls):.1f} s after the kill "
-            f"(median {statistics.median(first_polls):.1f} s); every wait completed",
-            f"B create kill: {run.create.victim} SIGKILLed while {run.create.task} held its new clip "
+            f"their triggers restarted there {min(restarts):.1f}-{max(restarts):.1f} s after the kill "
+            f"(median {statistics.median(restarts):.1f} s); every wait completed",
+            f"B1 create in flight: {run.sent.victim} SIGKILLed "
+            f"{run.sent.killed_at - run.sent.notes['sent_at']:.1f} s after {run.sent.task}'s create reached the API "
+            f"(answer held {CREATE_STALL_SECONDS:.0f} s, never received); try 1 failed by heartbeat timeout "
+            f"{run.sent.detected_at - run.sent.killed_at:.1f} s after the kill; try {tries_s} found the job by its "
+            f"intent and resumed it on {run.sent.resumed_on} {resumed_s:.1f} s after the kill (no second create)",
+            f"B2 create answered: {run.create.victim} SIGKILLed while {run.create.task} held its new clip "
             f"(audio_id saved, check in flight); try 1 failed by heartbeat timeout "
             f"{run.create.detected_at - run.create.killed_at:.1f} s after the kill; try {tries_b} resumed the clip "
-            f"on {run.create.resumed_on} {resumed_b - run.create.killed_at:.1f} s after the kill (GET, no create); "
-            f"creates in all: {len(creates)}",
+            f"on {run.create.resumed_on} {resumed_b:.1f} s after the kill (GET, no create); "
+            f"creates in all: {len(creates)}, one per text",
             f"C download kill: {run.download.victim} SIGKILLed while {run.download.task} fetched its MP3; "
             f"try 1 failed {run.download.detected_at - run.download.killed_at:.1f} s after the kill; "
-            f"try {tries_c} fetched it again on {run.download.resumed_on} {resumed_c - run.download.killed_at:.1f} s "
+            f"try {tries_c} fetched it again on {run.download.resumed_on} {resumed_c:.1f} s "
             f"after the kill; {len(keys)} objects, each written once, no temporary object",
             f"requests: {len(creates)} creates, GETs per clip min {min(gets.values())} / median "
             f"{statistics.median(gets.values()):.0f} / max {max(gets.values())} (bound 2 x create tries + download "
-            f"tries + {polls_bound}), {other_api} other API calls, {media_gets} media GETs",
+            f"tries + {polls_bound}), {own_gets} of them by triggers",
+            f"shared listing: {len(rounds)} rounds, {len(lists)} pages in {list_span:.0f} s (budget {rounds_budget} "
+            f"rounds, {pages_budget} pages); {other_api} other API calls; {media_gets} media GETs",
             f"tasks retried: {len(retried)} ({', '.join(retried)})",
         ]
         with capsys.disabled():
