@@ -11,6 +11,8 @@ from pixverse_testing import dag_bag, run_dag
 from airflow_provider_pixverse._compat import AIRFLOW_V_3_0_PLUS
 
 if TYPE_CHECKING:
+    import pytest
+
     from airflow_provider_pixverse.sandbox import PixVerseSandbox
 
 EXAMPLES = Path(__file__).parents[2] / "example_dags"
