@@ -1,17 +1,36 @@
-"""`make demo`: run the example DAG end to end against a local sandbox, writing a real MP3."""
+"""`make demo`: run the example DAGs end to end against a local sandbox, writing real MP3s.
+
+First ``example_pixverse_speech`` (create, wait in the triggerer, download), then
+``example_pixverse_articles`` twice over a folder of articles: the one-task operator speaks each
+article (a long one in two parts, joined into one MP3), and the second night pays nothing.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 OUTPUT = REPO / ".demo" / "speech"
 DAG_ID = "example_pixverse_speech"
+ARTICLES_DAG_ID = "example_pixverse_articles"
+ARTICLES = REPO / ".demo" / "articles"
+SPOKEN = REPO / ".demo" / "spoken"
+STARTING_CREDITS = 100_000
+_BRIDGE = "The council met tonight and agreed to build the new bridge across the river. "
+DEMO_ARTICLES = {
+    "weather.txt": "Rain in the morning, sun in the afternoon, and a mild night ahead.",
+    "library.txt": "The town library opens its new reading room on Saturday, with a story hour at ten.",
+    # Over the turbo model's 10,000 characters: split into two parts, joined into one MP3.
+    "bridge.txt": "\n\n".join(f"Part {n}. {_BRIDGE * 12}".strip() for n in range(1, 14)),
+}
 
 
 def start_sandbox() -> tuple[subprocess.Popen[str], str, str]:
@@ -25,6 +44,39 @@ def start_sandbox() -> tuple[subprocess.Popen[str], str, str]:
     line = sandbox.stdout.readline().split()
     fields = dict(part.split("=", 1) for part in line[1:])
     return sandbox, fields["url"], fields["token"]
+
+
+def control(url: str, path: str, body: dict[str, Any] | None = None, method: str = "GET") -> Any:
+    """Call the sandbox's control surface (loopback only, no token)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{url}/_sandbox/{path}", data=data, method=method)
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+def speak_articles(url: str, airflow: list[str], env: dict[str, str]) -> list[tuple[int, float]]:
+    """Run the articles example twice; the creates and credits of each run."""
+    shutil.rmtree(ARTICLES, ignore_errors=True)
+    shutil.rmtree(SPOKEN, ignore_errors=True)
+    ARTICLES.mkdir(parents=True)
+    for name, text in DEMO_ARTICLES.items():
+        (ARTICLES / name).write_text(text, encoding="utf-8")
+    # The articles' clips end at once: the first DAG showed the wait; this one shows the paying.
+    control(url, "clock", {"queued_seconds": 0, "generating_seconds": 0}, "POST")
+    conf = {"source": ARTICLES.as_uri() + "/", "destination": SPOKEN.as_uri() + "/", "storage_conn_id": ""}
+    runs = []
+    for _night in (1, 2):
+        control(url, "credits", {"credits": STARTING_CREDITS}, "POST")
+        control(url, "request_counts", method="DELETE")
+        subprocess.run(
+            [*airflow, "dags", "test", ARTICLES_DAG_ID, "--conf", json.dumps(conf)],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        creates = control(url, "request_counts")["create"]
+        runs.append((creates, STARTING_CREDITS - control(url, "credits")["credits"]))
+    return runs
 
 
 def main() -> int:
@@ -44,6 +96,8 @@ def main() -> int:
             subprocess.run([*airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
             conf = {"destination": OUTPUT.as_uri() + "/"}
             subprocess.run([*airflow, "dags", "test", DAG_ID, "--conf", json.dumps(conf)], env=env, check=True)
+            print(f"\nRunning {ARTICLES_DAG_ID} twice over {ARTICLES} (PixVerseTextToSpeechOperator, one task each)")
+            nights = speak_articles(url, airflow, env)
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=10)
@@ -60,6 +114,18 @@ def main() -> int:
         f"  {newest.stat().st_size} bytes, {info.length:.2f} s of MPEG audio, "
         f"{info.sample_rate} Hz, {info.bitrate} bit/s"
     )
+    print(f"\nThe articles were spoken into {SPOKEN}:")
+    for mp3 in sorted(SPOKEN.glob("*.mp3")):
+        metadata = json.loads(mp3.with_name(mp3.name + ".json").read_text())
+        print(
+            f"  {mp3.name}: {MP3(mp3).info.length:.1f} s, {metadata['text_length']} characters in "
+            f"{metadata['parts']} part(s), {metadata['credits_charged']} credits"
+        )
+    for night, (creates, credits) in enumerate(nights, 1):
+        print(f"  run {night}: {creates} creates, {credits} credits")
+    if nights[1] != (0, 0):
+        print("The second run should have paid nothing", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -188,10 +188,10 @@ def test_operator_blocks_compose_into_one_dag(
 
     assert dag_run.state == "success", [(ti.task_id, ti.state) for ti in dag_run.get_task_instances()]
     keys = sorted(obj.key for obj in readme_bucket.objects.all())
-    assert [k.split("/")[0] for k in keys] == ["batch", "batch", "speech", "speech"], keys
+    assert [k.split("/")[0] for k in keys] == ["batch", "batch", "narrated", "speech", "speech"], keys
     assert all(k.endswith(".mp3") for k in keys)
     creates = [r for r in pixverse_sandbox.requests if r.kind == "api" and r.method == "POST"]
-    assert len(creates) == 4  # create, create_and_wait, two mapped
+    assert len(creates) == 5  # create, create_and_wait, two mapped, narrate
 
 
 def clean_environment(home: Path) -> dict[str, str]:
