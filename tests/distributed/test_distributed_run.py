@@ -626,7 +626,8 @@ def test_clips_survive_killed_workers_and_triggerer(capsys: pytest.CaptureFixtur
         total = time.monotonic() - started
         lines = [
             f"distributed run: {CLIPS} clips; wall {total:.0f} s (set-up {set_up:.0f} s, DAG run {ran:.0f} s); "
-            f"CeleryExecutor, PostgreSQL, Redis, 2 workers x {WORKER_CONCURRENCY} (+1 replacement), 2 triggerers",
+            f"CeleryExecutor, PostgreSQL, Redis, 2 workers x {WORKER_CONCURRENCY} at a time ({run.workers_started} "
+            "started in all: one replaces each worker killed in B1 and B2), 2 triggerers",
             f"A triggerer kill: {run.triggerer.victim} SIGKILLed running {len(run.triggerer.notes['held'])} triggers; "
             f"{len(moved)} reassigned to {run.triggerer.resumed_on} "
             f"{run.triggerer.detected_at - killed_at:.1f} s after the kill (its last heartbeat "
