@@ -6,7 +6,7 @@ the peer's own poll at 10,000 clips; this server answers them from one asyncio l
 figures are its own and not the server's:
 
     GET /ready/<clip>/<ready_ms>   404 until the UNIX time ready_ms (milliseconds), then 200; a clip-sized JSON body
-    GET /_count?since=T&until=U    {"requests": <ready requests received from UNIX time T to U>} (not counted)
+    GET /_times                    [UNIX time of each readiness request so far] (not counted)
 
     python bench/_ready_server.py [LATENCY_S]   prints "READY url=http://127.0.0.1:<port>", serves until SIGTERM
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
 import signal
 import subprocess
@@ -48,7 +47,7 @@ class _Http(asyncio.Protocol):
             parts = request_line.split(" ")
             path = parts[1] if len(parts) > 1 else "/"
             answer = self._answer(path)
-            if LATENCY and not path.startswith("/_count"):
+            if LATENCY and path != "/_times":
                 asyncio.get_running_loop().call_later(LATENCY, self._send, answer)
             else:
                 self._send(answer)
@@ -58,11 +57,8 @@ class _Http(asyncio.Protocol):
             self.transport.write(answer)  # type: ignore[attr-defined]
 
     def _answer(self, path: str) -> bytes:
-        if path.startswith("/_count"):
-            query = dict(part.split("=", 1) for part in path.partition("?")[2].split("&") if "=" in part)
-            since, until = float(query.get("since", 0)), float(query.get("until", math.inf))
-            count = sum(1 for at in _Http.received if since <= at < until)
-            return _response(200, json.dumps({"requests": count}).encode())
+        if path == "/_times":
+            return _response(200, json.dumps(_Http.received).encode())
         fields = path.strip("/").split("/")
         if len(fields) == 3 and fields[0] == "ready":
             now = time.time()
@@ -100,10 +96,10 @@ class ReadyServerProcess:
         assert self.process.stdout is not None
         self.url = self.process.stdout.readline().split("url=", 1)[1].strip()
 
-    def requests(self, since: float = 0.0, until: float = math.inf) -> int:
-        """Readiness requests received from UNIX time ``since`` to ``until``."""
-        with urllib.request.urlopen(f"{self.url}/_count?since={since}&until={until}", timeout=60) as answer:
-            return int(json.loads(answer.read())["requests"])
+    def request_times(self) -> list[float]:
+        """When each readiness request came in (UNIX times)."""
+        with urllib.request.urlopen(f"{self.url}/_times", timeout=60) as answer:
+            return [float(at) for at in json.loads(answer.read())]
 
     def cpu_seconds(self) -> float:
         """User plus system CPU time of the server process so far."""
