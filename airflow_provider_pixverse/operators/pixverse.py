@@ -345,6 +345,10 @@ class PixVerseCreateSpeechOperator(_PixVerseCreatingOperator):
         Not ``email``: that is the alert address Airflow gives every operator.
     :param wait_for_completion: Wait for the clip and return it; when False, return the ``audio_id``.
     :param resubmit_on_failure: Create the clip again up to this many times when it ends FAILED.
+    :param reuse_from: Opt-in: before creating, look among the account's ``reuse_from`` newest clips
+        for a COMPLETED one with the same text (``prompt``, compared normalised), ``voice_id`` and
+        model (and ``language_code`` when given), and take it instead: no create, no credits. The
+        listing does not show the other settings (speed, emotion, ...): opt in where they do not vary.
     :param deferrable: Wait in the triggerer (the default).
     :param poll_interval: Seconds between checks while waiting.
     :param wait_timeout: Give up waiting after this many seconds.
@@ -362,16 +366,20 @@ class PixVerseCreateSpeechOperator(_PixVerseCreatingOperator):
         self,
         *,
         wait_for_completion: bool = True,
+        reuse_from: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if reuse_from is not None and (isinstance(reuse_from, bool) or not isinstance(reuse_from, int)):
+            raise PixVerseInvalidInputError(f"reuse_from={reuse_from!r} must be a number of clips")
         self.wait_for_completion = wait_for_completion
+        self.reuse_from = reuse_from
 
     def execute(self, context: Context) -> Any:
-        """Create (or resume the clip an earlier try created), then wait unless told not to."""
+        """Create (or resume the clip an earlier try created, or reuse a recent one), then wait unless told not to."""
         self._start_link(context)
         store = self._state_store(context)
-        audio_id = self._resume(store) or self._create(store)
+        audio_id = self._resume(store) or self._reuse_recent(store) or self._create(store)
         if not self.wait_for_completion:
             return audio_id
         return self._finish(context, self._wait(audio_id, {"resubmits": 0}), resubmits=0)
@@ -388,6 +396,30 @@ class PixVerseCreateSpeechOperator(_PixVerseCreatingOperator):
         if not isinstance(audio_id, str):
             return self._find_intended(store)
         return audio_id if self._earlier_clip_usable(audio_id) else None
+
+    def _reuse_recent(self, store: Any) -> str | None:
+        """With ``reuse_from``: a COMPLETED clip of the account with this text, voice and model, if any."""
+        if not self.reuse_from or self.reuse_from < 1:
+            return None
+        text = normalise_text(self.text)
+        model = self.model or DEFAULT_MODEL
+        for clip in self.hook.list_speech(email=self.account_email, max_items=self.reuse_from):  # newest first
+            if not (clip.audio_id and clip.is_completed and clip.prompt is not None):
+                continue
+            if clip.voice_id != self.voice_id or clip.model != model or normalise_text(clip.prompt) != text:
+                continue
+            if self.language_code is not None and clip.language_code != self.language_code:
+                continue
+            self.log.info(
+                "Reusing clip %s: the account's %d newest clips hold this text, voice and model; no create, 0 credits",
+                clip.audio_id,
+                self.reuse_from,
+            )
+            if store is not None:
+                store.set(AUDIO_ID_STATE_KEY, clip.audio_id)
+            return clip.audio_id
+        self.log.info("None of the account's %d newest clips is this speech: creating it", self.reuse_from)
+        return None
 
     def _find_intended(self, store: Any) -> str | None:
         """The job of a create whose answer an earlier try never got (see :mod:`.._api.intent`)."""
@@ -455,8 +487,9 @@ class PixVerseTextToSpeechOperator(_PixVerseCreatingOperator):
     ``split="parts"``).
 
     :param text: The text to speak (templated), or an ``ObjectStoragePath`` of a UTF-8 text object to
-        read it from when the task runs (a text from XCom is rendered as a template: a path is not
-        read as one). Normalised (NFC, line ends, surrounding space) before it is keyed and sent.
+        read it from when the task runs: a text that comes through XCom is rendered as a template,
+        a text read from a path is not. Normalised (NFC, line ends, surrounding space) before it
+        is keyed and sent.
     :param voice_id: A voice from ``list_voices()`` (templated).
     :param destination: An object URI or ``ObjectStoragePath`` (templated): a file, or a folder
         (ends with ``/`` or has no suffix) that gets ``pixverse-<first 16 hex of the content key>.mp3``.

@@ -55,7 +55,7 @@ def _fresh_catalogue() -> None:
     forget_catalogues()  # each test's sandbox is another API
 
 
-def tts(text: str, destination: str, **kwargs: Any) -> PixVerseTextToSpeechOperator:
+def tts(text: Any, destination: str, **kwargs: Any) -> PixVerseTextToSpeechOperator:
     kwargs.setdefault("deferrable", False)
     kwargs.setdefault("poll_interval", 0.05)
     return PixVerseTextToSpeechOperator(task_id="speak", text=text, voice_id=VOICE, destination=destination, **kwargs)
@@ -368,3 +368,16 @@ def test_into_s3_with_object_metadata(pixverse_sandbox: PixVerseSandbox, s3_buck
     assert json.loads(head.metadata["pixverse-speech"]) == ti.xcoms["pixverse_speech"]
     _, again = run(tts("Stored with its key.", destination, storage_conn_id="aws_pixverse_test"))
     assert again.xcoms["pixverse_speech"]["reused"] is True and len(creates(pixverse_sandbox)) == 1
+
+
+def test_the_text_can_be_read_from_object_storage(pixverse_sandbox: PixVerseSandbox, tmp_path: Path) -> None:
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    article = tmp_path / "article.txt"
+    article.write_text("She wrote {{ not a template }} in her column.", encoding="utf-8")
+    _, ti = run(tts(ObjectStoragePath(article.as_uri()), f"file://{tmp_path}/out/"))
+    assert posted_texts(pixverse_sandbox) == ["She wrote {{ not a template }} in her column."]
+    assert ti.xcoms["pixverse_speech"]["text_length"] == len(article.read_text())
+    article.write_bytes(b"\xff\xfe not UTF-8")
+    with pytest.raises(PixVerseInvalidInputError, match="is not UTF-8"):
+        run(tts(ObjectStoragePath(article.as_uri()), f"file://{tmp_path}/out/"))
