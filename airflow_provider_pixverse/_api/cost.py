@@ -32,7 +32,7 @@ class CreditFormula:
         """The credits a text of ``characters`` characters costs."""
         units = characters / self.unit_characters
         units = math.ceil(units) if self.round_up else units
-        return _plain(units * self.unit_credits)
+        return plain_credits(units * self.unit_credits)
 
     @classmethod
     def from_json(cls, data: object, *, model: str) -> CreditFormula | None:
@@ -113,7 +113,7 @@ class CostEstimate:
             if formula is None
             else {
                 "unit_characters": formula.unit_characters,
-                "unit_credits": _plain(formula.unit_credits),
+                "unit_credits": plain_credits(formula.unit_credits),
                 "round_up": formula.round_up,
             },
         }
@@ -124,14 +124,14 @@ class CostEstimate:
             return
         if self.credits is None:
             raise PixVerseInvalidInputError(
-                f"max_credits={_plain(max_credits)} is set, and the models list gives model {self.model!r} no "
+                f"max_credits={plain_credits(max_credits)} is set, and the models list gives model {self.model!r} no "
                 "credit_formula to estimate the cost with: nothing was sent"
             )
         if self.credits > max_credits:
             raise PixVerseInvalidInputError(
                 f"this speech would cost about {self.credits} credits ({self.characters} characters in "
                 f"{len(self.part_characters)} part(s), model {self.model!r}, account {account}); max_credits is "
-                f"{_plain(max_credits)}: nothing was sent"
+                f"{plain_credits(max_credits)}: nothing was sent"
             )
 
 
@@ -139,7 +139,7 @@ def estimate_cost(limits: ModelLimits, parts: Iterable[str]) -> CostEstimate:
     """The cost of creating each of ``parts`` with the model of ``limits`` (each part is billed alone)."""
     lengths = tuple(len(part) for part in parts)
     formula = limits.formula
-    credits = None if formula is None else _plain(sum(formula.credits_for(n) for n in lengths))
+    credits = None if formula is None else plain_credits(sum(formula.credits_for(n) for n in lengths))
     return CostEstimate(limits.model, sum(lengths), lengths, credits, formula)
 
 
@@ -160,6 +160,6 @@ def _number(value: object) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _plain(value: float) -> float:
+def plain_credits(value: float) -> float:
     """``value`` as an int when whole (JSON and logs show 12, not 12.0), else rounded to 6 places."""
     return int(value) if float(value).is_integer() else round(value, 6)

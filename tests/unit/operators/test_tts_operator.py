@@ -18,6 +18,7 @@ from airflow_provider_pixverse.exceptions import (
     PixVerseInvalidInputError,
     PixVerseJobFailedError,
     PixVersePaymentError,
+    PixVerseResponseError,
 )
 from airflow_provider_pixverse.operators.pixverse import (
     ESTIMATE_XCOM_KEY,
@@ -381,3 +382,34 @@ def test_the_text_can_be_read_from_object_storage(pixverse_sandbox: PixVerseSand
     article.write_bytes(b"\xff\xfe not UTF-8")
     with pytest.raises(PixVerseInvalidInputError, match="is not UTF-8"):
         run(tts(ObjectStoragePath(article.as_uri()), f"file://{tmp_path}/out/"))
+
+
+@pytest.mark.parametrize("keep_store", [True, False])
+def test_a_deferral_that_comes_back_without_its_kwargs_carries_on(
+    pixverse_sandbox: PixVerseSandbox, tmp_path: Path, keep_store: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``dag.test()`` runs the trigger in line and resumes with the event alone: the state store, or a new plan."""
+    pixverse_sandbox.set_clock(queued_seconds=0.3, generating_seconds=0.3)
+    text = long_text(12_000)
+    store = MemoryStateStore()
+    with pytest.raises(TaskDeferred) as deferred:
+        run(tts(text, f"file://{tmp_path}/back.mp3", deferrable=True), store)
+    event = asyncio.run(first_event(deferred.value.trigger))
+    context: dict[str, Any] = {"ti": RecordingTaskInstance()}
+    if keep_store:
+        context["task_state_store"] = store
+    uri = tts(text, f"file://{tmp_path}/back.mp3", deferrable=True).execute_complete(context, event)
+    assert uri == f"file://{tmp_path}/back.mp3" and len(creates(pixverse_sandbox)) == 2
+    assert context["ti"].xcoms["pixverse_speech"]["audio_ids"] == deferred.value.trigger.audio_ids
+    replanned = "Resumed without the job's state" in "".join(capsys.readouterr())
+    assert replanned is not keep_store  # the store's state when there is one
+
+
+def test_a_deferral_without_its_state_and_fewer_clips_than_parts_fails_clearly(
+    pixverse_sandbox: PixVerseSandbox, tmp_path: Path
+) -> None:
+    clip = pixverse_sandbox.add_clip(text="One part only", voice_id=VOICE, status="COMPLETED")
+    event = {"status": "success", "audio_id": clip["audio_id"], "clip": clip, "message": "", "error_type": None}
+    operator = tts(long_text(12_000), f"file://{tmp_path}/", deferrable=True)
+    with pytest.raises(PixVerseResponseError, match="without the state of its 2 part"):
+        operator.execute_complete({"ti": RecordingTaskInstance()}, event)
