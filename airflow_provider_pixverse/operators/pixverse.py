@@ -639,11 +639,15 @@ class PixVerseTextToSpeechOperator(_PixVerseCreatingOperator):
 
     def _reuse(self, context: Context, request: _SpeechRequest) -> str | list[str] | None:
         """When the destination holds this request's speech, intact: its URI(s), having sent nothing."""
-        from airflow_provider_pixverse.speech_metadata import read_metadata, stored_speech
+        from airflow_provider_pixverse.speech_metadata import forget_cached, read_metadata, stored_speech
+        from airflow_provider_pixverse.storage import object_uri, storage_failures
 
         parts = 1
         if self.split == "parts":
-            first = read_metadata(self._targets(request, 1)[0]) if self._targets(request, 1)[0].exists() else None
+            (first_part,) = self._targets(request, 1)
+            with storage_failures(f"checking {object_uri(first_part)}"):
+                exists = forget_cached(first_part).exists()
+            first = read_metadata(first_part) if exists else None
             if first is None or first.get("content_key") != request.key or not isinstance(first.get("parts"), int):
                 return None
             parts = first["parts"]

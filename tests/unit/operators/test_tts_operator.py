@@ -413,3 +413,25 @@ def test_a_deferral_without_its_state_and_fewer_clips_than_parts_fails_clearly(
     operator = tts(long_text(12_000), f"file://{tmp_path}/", deferrable=True)
     with pytest.raises(PixVerseResponseError, match="without the state of its 2 part"):
         operator.execute_complete({"ti": RecordingTaskInstance()}, event)
+
+
+def test_parts_are_created_at_most_part_concurrency_at_once(pixverse_sandbox: PixVerseSandbox, tmp_path: Path) -> None:
+    pixverse_sandbox.add_fault("delay", seconds=1.0, count=-1, path_contains="/speech/create")  # each create 1 s
+    operator = PixVerseTextToSpeechOperator(
+        task_id="speak",
+        text=long_text(12_000),  # three parts on eleven-v3
+        voice_id="eleven_rachel",
+        destination=f"file://{tmp_path}/",
+        model="eleven-v3",
+        deferrable=False,
+        poll_interval=0.05,
+    )
+    run(operator)
+    arrivals = sorted(r.at for r in creates(pixverse_sandbox))
+    assert len(arrivals) == 3
+    assert arrivals[1] - arrivals[0] < 0.9  # the default, 2, at once
+    assert arrivals[2] - arrivals[0] >= 0.95  # the third only once one of them was answered
+    assert tts("x", "file:///tmp/", part_concurrency=5, max_jobs=1)._concurrency() == 1
+    assert tts("x", "file:///tmp/")._concurrency() == 2
+    with pytest.raises(PixVerseInvalidInputError, match="part_concurrency"):
+        tts("x", "file:///tmp/", part_concurrency=0)
