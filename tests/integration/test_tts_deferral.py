@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from pixverse_testing import run_dag
 
+from airflow_provider_pixverse._compat import AIRFLOW_V_3_0_PLUS
 from airflow_provider_pixverse.catalogue import forget_catalogues
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ def test_a_long_text_defers_once_and_lands_one_mp3(
     assert dag_run.state == "success"
     assert pixverse_sandbox.request_counts()["create"] == 2
     assert (tmp_path / "long.mp3").is_file() and (tmp_path / "long.mp3.json").is_file()
+    if not AIRFLOW_V_3_0_PLUS:
+        return  # Airflow 2's dag.test() logs its tasks to their log files, not to the console
     output = "".join(capfd.readouterr())
     assert output.count("Pausing task as DEFERRED") == 1  # one deferral for both parts
     assert "[airflow_provider_pixverse.triggers.pixverse.PixVerseSpeechClipsTrigger]" in output
