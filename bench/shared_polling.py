@@ -71,6 +71,7 @@ class Result:
     cpu_us_per_clip_round: float  # one poll of every waiting clip: a GET each, or one round of the group
     cpu_us_per_clip_interval: float  # over the waiting period, set-up included
     process_cpu_share: float
+    gc_share_of_cpu: float  # of our CPU over the waiting period, the garbage collector's
     kb_per_clip: float
     longest_callback_ms: float
     longest_callback_cpu_ms: float
@@ -100,10 +101,17 @@ class LoopCallbacks(CallbackTimer):
     descheduled midway, so its CPU time (the collector's pauses left out of both) tells the two apart.
     """
 
+    gc_seconds = 0.0  # every collection's pause so far, in or out of callbacks (the sampler reads it)
+
     def __init__(self) -> None:
         super().__init__()
         self.longest_cpu = 0.0
         self.callbacks = 0
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        super()._on_gc(phase, info)
+        if phase != "start":
+            LoopCallbacks.gc_seconds += time.perf_counter() - self._gc_started
 
     def __enter__(self) -> LoopCallbacks:
         timer, original = self, self._original
@@ -116,12 +124,26 @@ class LoopCallbacks(CallbackTimer):
             took_cpu = time.thread_time() - start_cpu - timer._gc_in_callback
             timer.callbacks += 1
             if took > timer.longest:
-                timer.longest, timer.longest_what = took, repr(handle)[:300]
+                timer.longest, timer.longest_what = took, describe(handle)
             timer.longest_cpu = max(timer.longest_cpu, took_cpu)
 
         asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
         gc.callbacks.append(self._on_gc)
         return self
+
+
+def describe(handle: asyncio.events.Handle) -> str:
+    """What a callback ran: for a task's step, its coroutine and where the step left it (for the log)."""
+    task = getattr(handle._callback, "__self__", None)  # type: ignore[attr-defined]
+    if not isinstance(task, asyncio.Task):
+        return repr(handle)[:300]
+    where, awaiting = "", task.get_coro()
+    while awaiting is not None:  # down the chain of awaits, to the innermost frame
+        frame = getattr(awaiting, "cr_frame", None) or getattr(awaiting, "ag_frame", None)
+        if frame is not None:
+            where = f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno} {frame.f_code.co_qualname}"
+        awaiting = getattr(awaiting, "cr_await", None) or getattr(awaiting, "ag_await", None)
+    return f"task {task.get_coro().__qualname__}, left at {where}"
 
 
 def load_average() -> float:
@@ -206,7 +228,7 @@ class Run:
     errors: collections.Counter[str]  # triggers that raised instead of firing, by error class
     started: float
     setup_seconds: float
-    samples: list[tuple[float, float, float]]  # (UNIX time, our CPU s, server CPU s)
+    samples: list[tuple[float, float, float, float]]  # (UNIX time, our CPU s, server CPU s, GC s)
 
 
 async def run_triggers(
@@ -221,7 +243,7 @@ async def run_triggers(
     manager = SharedStreamManager()
     arrivals, ok = [0.0] * len(clips), [False] * len(clips)
     errors: collections.Counter[str] = collections.Counter()
-    samples: list[tuple[float, float, float]] = []
+    samples: list[tuple[float, float, float, float]] = []
 
     async def wait_one(index: int, trigger: Any) -> None:
         key = trigger.shared_stream_key() if kind == "shared" else None
@@ -242,9 +264,9 @@ async def run_triggers(
     async def sample(started: float) -> None:
         if ready_at is None or servers is None:
             return
-        samples.append((started, time.process_time(), servers.cpu_seconds()))
+        samples.append((started, time.process_time(), servers.cpu_seconds(), LoopCallbacks.gc_seconds))
         await asyncio.sleep(max(0.0, ready_at - time.time()))
-        samples.append((time.time(), time.process_time(), servers.cpu_seconds()))
+        samples.append((time.time(), time.process_time(), servers.cpu_seconds(), LoopCallbacks.gc_seconds))
 
     started = time.time()
     sampler = asyncio.ensure_future(sample(started))
@@ -308,7 +330,7 @@ def measure(kind: str, n: int, interval: float, polls: int, latency: float = 0.0
         ended = time.time()
         run_cpu = time.process_time() - cpu_before
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        (t0, cpu0, server_cpu0), (t1, cpu1, server_cpu1) = run.samples
+        (t0, cpu0, server_cpu0, gc0), (t1, cpu1, server_cpu1, gc1) = run.samples
         log = servers.request_log(since=t0)
         waiting = [endpoint for at, endpoint in log if at < t1]
         gets, lists = waiting.count("get"), waiting.count("list")
@@ -330,6 +352,7 @@ def measure(kind: str, n: int, interval: float, polls: int, latency: float = 0.0
             cpu_us_per_clip_round=(cpu1 - cpu0) / n / polled * 1e6 if polled else math.inf,
             cpu_us_per_clip_interval=(cpu1 - cpu0) / n / ((t1 - t0) / interval) * 1e6,
             process_cpu_share=(cpu1 - cpu0) / (t1 - t0),
+            gc_share_of_cpu=(gc1 - gc0) / (cpu1 - cpu0),
             kb_per_clip=(peak_kb - rss_before_kb) / n,
             longest_callback_ms=callbacks.longest * 1000,
             longest_callback_cpu_ms=callbacks.longest_cpu * 1000,
@@ -498,12 +521,13 @@ def format_report(results: list[Result]) -> str:
     ]
     lines += [
         "",
-        "| N | kind | our CPU share | server | server CPU share | set-up s | longest GC pause ms "
+        "| N | kind | our CPU share (GC's part) | server | server CPU share | set-up s | longest GC pause ms "
         "| list pages / round | longest round s | round period (intervals) | load avg |",
         "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {r.clips} | {r.kind} | {r.process_cpu_share:.2f} | {r.server} | {r.server_cpu_share:.2f} "
+        f"| {r.clips} | {r.kind} | {r.process_cpu_share:.2f} ({r.gc_share_of_cpu:.0%}) | {r.server} "
+        f"| {r.server_cpu_share:.2f} "
         f"| {r.setup_seconds:.1f} | {r.longest_gc_pause_ms:.0f} | {r.list_pages_per_round or '-'} "
         f"| {f'{r.longest_round_seconds:.2f}' if r.list_pages_per_round else '-'} "
         f"| {f'{r.round_period_intervals:.2f}' if r.round_period_intervals else '-'} "

@@ -72,6 +72,7 @@ def result(kind: str, **figures: float) -> shared_polling.Result:
         cpu_us_per_clip_round=50.0,
         cpu_us_per_clip_interval=40.0,
         process_cpu_share=0.1,
+        gc_share_of_cpu=0.1,
         kb_per_clip=5.0,
         longest_callback_ms=20.0,
         longest_callback_cpu_ms=20.0,
