@@ -20,6 +20,7 @@ from airflow_provider_pixverse._api.content import audio_settings, content_key, 
 from airflow_provider_pixverse._api.cost import estimate_cost, plain_credits
 from airflow_provider_pixverse._api.create import DEFAULT_MODEL, MODELS, build_create_form
 from airflow_provider_pixverse._api.errors import (
+    PixVerseBadRequestError,
     PixVerseError,
     PixVerseInvalidInputError,
     PixVerseNotFoundError,
@@ -426,7 +427,13 @@ class PixVerseCreateSpeechOperator(_PixVerseCreatingOperator):
         intent = CreateIntent.from_json(store.get(INTENT_STATE_KEY))
         if intent is None:
             return None
-        clips = self.hook.list_speech(email=intent.email, max_items=SEARCH_DEPTH)
+        try:
+            clips = self.hook.list_speech(email=intent.email, max_items=SEARCH_DEPTH)
+        except PixVerseBadRequestError as error:
+            # The listing was refused (no account named where several are configured, say): the
+            # create it meant would have been refused alike, so there is no job to find.
+            self.log.warning("Could not look for the job an earlier try meant to create (%s): creating", error)
+            return None
         found = find_intended(intent, clips)
         if found is None or found.audio_id is None:
             self.log.info("An earlier try meant to create a clip, and the account shows none like it: creating")

@@ -230,3 +230,18 @@ def test_only_a_checked_media_url_becomes_the_link(pixverse_sandbox: PixVerseSan
         with pytest.raises(PixVerseInvalidInputError, match="refusing"):
             operator.execute({"ti": ti})
     assert ti.xcoms["pixverse_audio_url"] == link
+
+
+def test_an_intent_whose_account_cannot_be_listed_creates(pixverse_sandbox: PixVerseSandbox) -> None:
+    """No account named where several are known: the listing is refused, and so was the create it meant."""
+    pixverse_sandbox.add_clip(text="Someone else's", voice_id=VOICE, email="other@example.com")
+    store = MemoryStateStore()
+    store.set(
+        "pixverse_create_intent",
+        {"text_sha256": "0" * 64, "voice_id": VOICE, "model": "speech-2.8-hd", "email": None, "recorded_at": 0.0},
+    )
+    audio_id, _ = run(
+        PixVerseCreateSpeechOperator(task_id="c", text="Hi", voice_id=VOICE, wait_for_completion=False), store
+    )
+    assert audio_id == store.values[AUDIO_ID_STATE_KEY]
+    assert len(creates(pixverse_sandbox)) == 1
