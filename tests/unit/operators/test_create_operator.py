@@ -234,7 +234,8 @@ def test_only_a_checked_media_url_becomes_the_link(pixverse_sandbox: PixVerseSan
 
 def test_an_intent_whose_account_cannot_be_listed_creates(pixverse_sandbox: PixVerseSandbox) -> None:
     """No account named where several are known: the listing is refused, and so was the create it meant."""
-    pixverse_sandbox.add_clip(text="Someone else's", voice_id=VOICE, email="other@example.com")
+    body = {"error": "Parameter email is required when several accounts are configured", "code": 400}
+    pixverse_sandbox.add_fault("status", code=400, body=body, count=1, path_contains="/speech/?")
     store = MemoryStateStore()
     store.set(
         "pixverse_create_intent",
@@ -245,3 +246,4 @@ def test_an_intent_whose_account_cannot_be_listed_creates(pixverse_sandbox: PixV
     )
     assert audio_id == store.values[AUDIO_ID_STATE_KEY]
     assert len(creates(pixverse_sandbox)) == 1
+    assert [r.endpoint for r in pixverse_sandbox.requests if r.kind == "api"] == ["list", "create"]
