@@ -26,7 +26,12 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [{"integration-name": _INTEGRATION, "python-modules": [f"{_MODULE}.hooks.pixverse"]}],
         "sensors": [{"integration-name": _INTEGRATION, "python-modules": [f"{_MODULE}.sensors.pixverse"]}],
-        "operators": [{"integration-name": _INTEGRATION, "python-modules": [f"{_MODULE}.operators.pixverse"]}],
+        "operators": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [f"{_MODULE}.operators.pixverse", f"{_MODULE}.operators.text_to_speech"],
+            }
+        ],
         "triggers": [
             {
                 "integration-name": _INTEGRATION,

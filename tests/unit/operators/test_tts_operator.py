@@ -20,11 +20,8 @@ from airflow_provider_pixverse.exceptions import (
     PixVersePaymentError,
     PixVerseResponseError,
 )
-from airflow_provider_pixverse.operators.pixverse import (
-    ESTIMATE_XCOM_KEY,
-    JOB_STATE_KEY,
-    PixVerseTextToSpeechOperator,
-)
+from airflow_provider_pixverse.operators.pixverse import PixVerseTextToSpeechOperator
+from airflow_provider_pixverse.operators.text_to_speech import ESTIMATE_XCOM_KEY, JOB_STATE_KEY
 from airflow_provider_pixverse.storage import DestinationExistsError
 from airflow_provider_pixverse.triggers.pixverse import PixVerseSpeechClipsTrigger, PixVerseSpeechTrigger
 
