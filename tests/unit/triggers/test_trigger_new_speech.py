@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -133,15 +134,14 @@ async def test_a_watcher_announces_clips_that_end_after_it_started(
 
 
 @pytest.mark.skipif(not HAS_SHARED_STREAMS, reason="shared streams arrived in Airflow 3.3")
-async def test_watchers_and_waiting_triggers_of_an_account_share_one_poll(
-    pixverse_sandbox: PixVerseSandbox, clock: FakeClock
-) -> None:
+async def test_watchers_and_waiting_triggers_of_an_account_share_one_poll(pixverse_sandbox: PixVerseSandbox) -> None:
+    """On the real clock: the waits' deadlines and the group's rounds must keep the same time."""
     from airflow.triggers.shared_stream import SharedStreamManager
 
     pixverse_sandbox.set_clock(queued_seconds=3600, generating_seconds=3600)
     waiting = [pixverse_sandbox.add_clip(text=f"w{i}", voice_id=VOICE, email=ACCOUNT)["audio_id"] for i in range(3)]
-    watcher = PixVerseNewSpeechTrigger(account_email=ACCOUNT, poll_interval=10)
-    waits = [PixVerseSpeechTrigger(audio_id=a, end_time=clock.now + 3600, poll_interval=10) for a in waiting]
+    watcher = PixVerseNewSpeechTrigger(account_email=ACCOUNT, poll_interval=0.3)
+    waits = [PixVerseSpeechTrigger(audio_id=a, end_time=time.time() + 60, poll_interval=0.3) for a in waiting]
     assert {t.shared_stream_key() for t in (watcher, *waits)} == {watcher.shared_stream_key()}
 
     manager = SharedStreamManager()
@@ -159,7 +159,7 @@ async def test_watchers_and_waiting_triggers_of_an_account_share_one_poll(
 
     watching = asyncio.create_task(watch())
     waiters = [asyncio.create_task(wait(i + 1, t)) for i, t in enumerate(waits)]
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(1.0)  # a few rounds with nothing ended
     pixverse_sandbox.reset_request_counts()
     for audio_id in waiting:
         pixverse_sandbox.finish_clip(audio_id)
