@@ -83,10 +83,15 @@ def machine() -> str:
     )
 
 
-def load_average() -> float:
-    """The machine's 1-minute load average (the benchmarks share the machine with whatever else runs)."""
-    with open("/proc/loadavg") as loadavg:
-        return float(loadavg.read().split()[0])
+def busy_seconds() -> float:
+    """CPU seconds the machine's cores have been busy since boot, whoever kept them busy.
+
+    The benchmarks share the machine with whatever else runs: over a benchmark, this tells how busy it
+    was (the benchmark's own work included).
+    """
+    with open("/proc/stat") as stat:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in stat.readline().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def run_all(results: Path, quick: bool) -> int:
@@ -98,7 +103,7 @@ def run_all(results: Path, quick: bool) -> int:
         command = [bench.script, *(bench.quick if quick else [])]
         log = results / f"{bench.name}.log"
         print(f"== {bench.title}: python {' '.join(command)} (output and logs: {log})", flush=True)
-        begun, load_before = time.time(), load_average()
+        begun, busy_before = time.time(), busy_seconds()
         with log.open("w") as out:
             done = subprocess.run(
                 [sys.executable, *command, "--json", str(results / f"{bench.name}.json")],
@@ -111,10 +116,11 @@ def run_all(results: Path, quick: bool) -> int:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
             print(f"{bench.script} exited {done.returncode}; the end of {log}:\n{tail}", file=sys.stderr)
             return done.returncode
+        seconds = time.time() - begun
         run["benches"][bench.name] = {
             "command": command,
-            "seconds": time.time() - begun,
-            "load": [load_before, load_average()],
+            "seconds": seconds,
+            "busy_cores": (busy_seconds() - busy_before) / seconds,
         }
         print(bench.render(json.loads((results / f"{bench.name}.json").read_text())) + "\n", flush=True)
     run["when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
@@ -137,10 +143,10 @@ def render(results: Path) -> str:
     for bench in BENCHES:
         meta = run["benches"][bench.name]
         data = json.loads((results / f"{bench.name}.json").read_text())
-        load = f"; 1-minute load average {meta['load'][0]:.1f} at the start, {meta['load'][1]:.1f} at the end"
+        busy = f"; the machine's cores were busy {meta['busy_cores']:.2f} on average, this benchmark included"
         sections.append(
             f"## {bench.title}\n\n`python {' '.join(meta['command'])}` "
-            f"({meta['seconds']:.0f} s{load if 'load' in meta else ''})\n\n"
+            f"({meta['seconds']:.0f} s{busy if 'busy_cores' in meta else ''})\n\n"
             f"{bench.render(data)}\n"
         )
     return "\n".join(sections)

@@ -85,6 +85,7 @@ class Result:
     run_cpu_seconds: float
     server: str
     server_cpu_share: float
+    others_cores: float  # what the rest of the machine kept busy meanwhile, in cores
     list_pages_per_round: int = 0
     longest_round_seconds: float = 0.0
     round_period_intervals: float = 0.0
@@ -144,6 +145,14 @@ def describe(handle: asyncio.events.Handle) -> str:
             where = f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno} {frame.f_code.co_qualname}"
         awaiting = getattr(awaiting, "cr_await", None) or getattr(awaiting, "ag_await", None)
     return f"task {task.get_coro().__qualname__}, left at {where}"
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every core of the machine has been busy since boot (all processes: ours, servers, others')."""
+    with open("/proc/stat") as stat:
+        ticks = [int(field) for field in stat.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def load_average() -> float:
@@ -228,7 +237,7 @@ class Run:
     errors: collections.Counter[str]  # triggers that raised instead of firing, by error class
     started: float
     setup_seconds: float
-    samples: list[tuple[float, float, float, float]]  # (UNIX time, our CPU s, server CPU s, GC s)
+    samples: list[tuple[float, float, float, float, float]]  # (UNIX time, our CPU, server CPU, GC, machine busy)
 
 
 async def run_triggers(
@@ -243,7 +252,7 @@ async def run_triggers(
     manager = SharedStreamManager()
     arrivals, ok = [0.0] * len(clips), [False] * len(clips)
     errors: collections.Counter[str] = collections.Counter()
-    samples: list[tuple[float, float, float, float]] = []
+    samples: list[tuple[float, float, float, float, float]] = []
 
     async def wait_one(index: int, trigger: Any) -> None:
         key = trigger.shared_stream_key() if kind == "shared" else None
@@ -264,9 +273,13 @@ async def run_triggers(
     async def sample(started: float) -> None:
         if ready_at is None or servers is None:
             return
-        samples.append((started, time.process_time(), servers.cpu_seconds(), LoopCallbacks.gc_seconds))
+        samples.append(
+            (started, time.process_time(), servers.cpu_seconds(), LoopCallbacks.gc_seconds, machine_busy_seconds())
+        )
         await asyncio.sleep(max(0.0, ready_at - time.time()))
-        samples.append((time.time(), time.process_time(), servers.cpu_seconds(), LoopCallbacks.gc_seconds))
+        samples.append(
+            (time.time(), time.process_time(), servers.cpu_seconds(), LoopCallbacks.gc_seconds, machine_busy_seconds())
+        )
 
     started = time.time()
     sampler = asyncio.ensure_future(sample(started))
@@ -330,7 +343,8 @@ def measure(kind: str, n: int, interval: float, polls: int, latency: float = 0.0
         ended = time.time()
         run_cpu = time.process_time() - cpu_before
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        (t0, cpu0, server_cpu0, gc0), (t1, cpu1, server_cpu1, gc1) = run.samples
+        (t0, cpu0, server_cpu0, gc0, busy0), (t1, cpu1, server_cpu1, gc1, busy1) = run.samples
+        others = (busy1 - busy0) - (cpu1 - cpu0) - (server_cpu1 - server_cpu0)
         log = servers.request_log(since=t0)
         waiting = [endpoint for at, endpoint in log if at < t1]
         gets, lists = waiting.count("get"), waiting.count("list")
@@ -366,6 +380,7 @@ def measure(kind: str, n: int, interval: float, polls: int, latency: float = 0.0
             run_cpu_seconds=run_cpu,
             server=servers.name,
             server_cpu_share=(server_cpu1 - server_cpu0) / (t1 - t0),
+            others_cores=max(others, 0.0) / (t1 - t0),
             list_pages_per_round=pages,
             longest_round_seconds=max((r[-1] - r[0] for r in rounds), default=0.0),
             round_period_intervals=(rounds[-1][0] - rounds[0][0]) / (len(rounds) - 1) / interval
@@ -497,7 +512,8 @@ LEGEND = (
     "runs from the first trigger's start to the clips becoming final (set-up in it, events not). CPU per poll: the "
     "waiting period's CPU over the polls of every clip made in it (a GET of each, or a round of the group); memory: "
     "the peak RSS growth per clip; the longest callback is wall time (its own CPU time in brackets), the collector's "
-    "pauses left out. Shares are of one core, over the waiting period."
+    "pauses left out. Shares are of one core, over the waiting period; so is the CPU the machine's other processes "
+    "used meanwhile (the machine is shared)."
 )
 
 
@@ -522,7 +538,7 @@ def format_report(results: list[Result]) -> str:
     lines += [
         "",
         "| N | kind | our CPU share (GC's part) | server | server CPU share | set-up s | longest GC pause ms "
-        "| list pages / round | longest round s | round period (intervals) | load avg |",
+        "| list pages / round | longest round s | round period (intervals) | other processes, cores |",
         "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
@@ -531,7 +547,7 @@ def format_report(results: list[Result]) -> str:
         f"| {r.setup_seconds:.1f} | {r.longest_gc_pause_ms:.0f} | {r.list_pages_per_round or '-'} "
         f"| {f'{r.longest_round_seconds:.2f}' if r.list_pages_per_round else '-'} "
         f"| {f'{r.round_period_intervals:.2f}' if r.round_period_intervals else '-'} "
-        f"| {r.load_before:.1f}-{r.load_after:.1f} |"
+        f"| {r.others_cores:.2f} |"
         for r in results
     ]
     for n in sorted({r.clips for r in results}):

@@ -86,6 +86,7 @@ def result(kind: str, **figures: float) -> shared_polling.Result:
         run_cpu_seconds=10.0,
         server="sandbox (threads)",
         server_cpu_share=0.1,
+        others_cores=0.1,
     )
     return replace(base, **figures)  # type: ignore[arg-type]
 
