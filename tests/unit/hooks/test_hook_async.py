@@ -69,13 +69,14 @@ async def test_each_transport_tells_never_sent_from_sent(monkeypatch: pytest.Mon
         finally:
             await hook.aclose()
 
-    use_connection(monkeypatch, "pixverse_refused", host=f"http://127.0.0.1:{closed_port()}", password="t")
+    refused_host = f"http://127.0.0.1:{closed_port()}"
+    use_connection(monkeypatch, "pixverse_refused", host=refused_host, password="test-token-for-a-dead-end")
     with pytest.raises(PixVerseConnectionError) as refused:
         await poll("pixverse_refused")
     assert refused.value.request_sent is False
 
     with hostile_server(hang_up) as server:
-        use_connection(monkeypatch, "pixverse_hangs_up", host=server.url, password="t")
+        use_connection(monkeypatch, "pixverse_hangs_up", host=server.url, password="test-token-for-a-dead-end")
         with pytest.raises(PixVerseConnectionError) as cut:
             await poll("pixverse_hangs_up")
     assert cut.value.request_sent is True

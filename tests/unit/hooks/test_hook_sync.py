@@ -211,7 +211,7 @@ def test_create_is_retried_when_no_connection_was_made(monkeypatch: pytest.Monke
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
-    use_connection(monkeypatch, "pixverse_down", host=f"http://127.0.0.1:{port}", password="t")
+    use_connection(monkeypatch, "pixverse_down", host=f"http://127.0.0.1:{port}", password="test-token-for-a-dead-end")
     hook = PixVerseHook("pixverse_down", retry_policy=RetryPolicy(max_attempts=3, jitter=0), clock=clock)
     with pytest.raises(PixVerseConnectionError) as info:
         hook.create_speech("Hello", "v")
@@ -294,7 +294,7 @@ def test_media_is_fetched_without_the_token(hook: PixVerseHook, pixverse_sandbox
 
 
 def test_plain_http_media_is_refused_when_the_api_is_https(monkeypatch: pytest.MonkeyPatch) -> None:
-    use_connection(monkeypatch, "pixverse_https", host="https://api.useapi.net", password="t")
+    use_connection(monkeypatch, "pixverse_https", host="https://api.useapi.net", password="test-token-for-a-dead-end")
     hook = PixVerseHook("pixverse_https")
     with (
         pytest.raises(PixVerseInvalidInputError, match="only https"),
