@@ -1,13 +1,14 @@
 """`make bench`: run the benchmarks and write their report, BENCHMARKS.md.
 
-    python bench/report.py [--quick] [--output BENCHMARKS.md] [--results DIR]
+    python bench/report.py [--quick] [--output BENCHMARKS.md] [--results DIR] [--only NAME,...]
     python bench/report.py --from-results DIR [--output BENCHMARKS.md]
 
 The report is for people: the machine, the commands, the tables and the PASS/MISS lines, nothing else.
 Each benchmark saves its figures as JSON in the results folder (``test-output/bench/`` by default, not
 committed), with ``run.json`` describing the run; its output and logs go to ``<name>.log`` there and
 never into the report. ``--from-results`` writes the report again from a folder of saved results,
-without running anything.
+without running anything. ``--only`` runs the named benchmarks again (say, after the machine was busy
+with other work during one of them) and keeps the others' saved results; the report says which ran when.
 """
 
 from __future__ import annotations
@@ -94,12 +95,25 @@ def busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def run_all(results: Path, quick: bool) -> int:
-    """Run every benchmark, saving its figures and ``run.json`` in ``results``; returns an exit code."""
+def run_all(results: Path, quick: bool, only: set[str] | None = None) -> int:
+    """Run the benchmarks (all, or ``only`` these), saving figures and ``run.json`` in ``results``; an exit code.
+
+    ``run.json`` is written after each benchmark, so a run that fails later keeps what it measured.
+    """
     results.mkdir(parents=True, exist_ok=True)
-    run: dict[str, Any] = {"quick": quick, "machine": machine(), "benches": {}}
     started = time.time()
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
+    saved = results / "run.json"
+    if only:
+        run: dict[str, Any] = json.loads(saved.read_text())
+        if run["quick"] != quick:
+            print(f"{saved} holds a {'quick' if run['quick'] else 'full'} run: --quick must match", file=sys.stderr)
+            return 2
+    else:
+        run = {"quick": quick, "machine": machine(), "benches": {}, "when": when}
     for bench in BENCHES:
+        if only and bench.name not in only:
+            continue
         command = [bench.script, *(bench.quick if quick else [])]
         log = results / f"{bench.name}.log"
         print(f"== {bench.title}: python {' '.join(command)} (output and logs: {log})", flush=True)
@@ -121,21 +135,29 @@ def run_all(results: Path, quick: bool) -> int:
             "command": command,
             "seconds": seconds,
             "busy_cores": (busy_seconds() - busy_before) / seconds,
+            "run": when,
         }
+        run["seconds"] = sum(meta["seconds"] for meta in run["benches"].values())
+        saved.write_text(json.dumps(run, indent=2) + "\n")
         print(bench.render(json.loads((results / f"{bench.name}.json").read_text())) + "\n", flush=True)
-    run["when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
-    run["seconds"] = time.time() - started
-    (results / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     return 0
 
 
 def render(results: Path) -> str:
     """BENCHMARKS.md from a folder of saved results."""
     run = json.loads((results / "run.json").read_text())
+    again = {name: meta["run"] for name, meta in run["benches"].items() if meta.get("run", run["when"]) != run["when"]}
+    rerun = (
+        " Run again on their own later (`python bench/report.py --only NAME`): "
+        + ", ".join(f"{name} at {stamp}" for name, stamp in again.items())
+        + "."
+        if again
+        else ""
+    )
     sections = [
         "# Benchmarks\n\n"
         f"One full run of `make bench` ({'quick sizes' if run['quick'] else 'full sizes'}), "
-        f"{run['when']}, {run['seconds']:.0f} s in all.\n\n"
+        f"{run['when']}, {run['seconds']:.0f} s in all.{rerun}\n\n"
         f"Machine: {run['machine']}.\n\n"
         "Every figure is measured against a peer in the same run; none of them is a timed assert in the tests. "
         "`bench/report.py` keeps the benchmarks' raw figures and logs out of this report, in `test-output/bench/`.\n"
@@ -158,10 +180,19 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md")
     parser.add_argument("--results", type=Path, default=REPO / "test-output" / "bench", help="raw figures and logs")
     parser.add_argument("--from-results", type=Path, help="write the report from these saved results; run nothing")
+    parser.add_argument(
+        "--only",
+        help="run only these benchmarks (comma-separated: "
+        + ", ".join(bench.name for bench in BENCHES)
+        + "), keeping the others' results saved in --results",
+    )
     args = parser.parse_args()
     results = args.from_results or args.results
+    only = set(args.only.split(",")) if args.only else None
+    if only and not only <= {bench.name for bench in BENCHES}:
+        parser.error(f"--only: unknown benchmark among {sorted(only)}")
     if args.from_results is None:
-        code = run_all(results, args.quick)
+        code = run_all(results, args.quick, only)
         if code:
             return code
     args.output.write_text(render(results))

@@ -125,7 +125,11 @@ class LoopCallbacks(CallbackTimer):
             took_cpu = time.thread_time() - start_cpu - timer._gc_in_callback
             timer.callbacks += 1
             if took > timer.longest:
-                timer.longest, timer.longest_what = took, describe(handle)
+                try:
+                    what = describe(handle)
+                except Exception as error:  # a note for the log: never a reason to lose the measurement
+                    what = f"{handle!r:.200} ({error!r})"
+                timer.longest, timer.longest_what = took, what
             timer.longest_cpu = max(timer.longest_cpu, took_cpu)
 
         asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
@@ -138,13 +142,15 @@ def describe(handle: asyncio.events.Handle) -> str:
     task = getattr(handle._callback, "__self__", None)  # type: ignore[attr-defined]
     if not isinstance(task, asyncio.Task):
         return repr(handle)[:300]
-    where, awaiting = "", task.get_coro()
-    while awaiting is not None:  # down the chain of awaits, to the innermost frame
+    coro = task.get_coro()
+    where, awaiting, seen = "", coro, 0
+    while awaiting is not None and seen < 50:  # down the chain of awaits, to the innermost frame
         frame = getattr(awaiting, "cr_frame", None) or getattr(awaiting, "ag_frame", None)
         if frame is not None:
             where = f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno} {frame.f_code.co_qualname}"
-        awaiting = getattr(awaiting, "cr_await", None) or getattr(awaiting, "ag_await", None)
-    return f"task {task.get_coro().__qualname__}, left at {where}"
+        awaiting, seen = getattr(awaiting, "cr_await", None) or getattr(awaiting, "ag_await", None), seen + 1
+    # A task can wrap what has no name of its own (anext() of an async generator, say).
+    return f"task {getattr(coro, '__qualname__', type(coro).__name__)}, left at {where or '?'}"
 
 
 def machine_busy_seconds() -> float:

@@ -70,3 +70,21 @@ def test_report_holds_figures_and_no_logs(tmp_path: Path) -> None:
         timeout=120,
     )
     assert again.read_text() == report
+
+    # One benchmark run again on its own: the others' results are kept, and the report says which ran when.
+    rerun = tmp_path / "rerun.md"
+    only = ["--quick", "--only", "shared_polling", "--results", str(results), "--output", str(rerun)]
+    subprocess.run(
+        [sys.executable, "bench/report.py", *only],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    rerun_report = rerun.read_text()
+    assert re.findall(r"^## (.+)$", rerun_report, re.M) == titles
+    assert re.search(r"Run again on their own later .*: shared_polling at \d{4}-", rerun_report), rerun_report[:600]
+    assert (
+        rerun_report.split("## Shared polling")[0].split("## DAG-parse cost")[1]
+        == (report.split("## Shared polling")[0].split("## DAG-parse cost")[1])
+    ), "the other benchmarks' sections changed"
