@@ -20,12 +20,6 @@ from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-from airflow_provider_pixverse._api.errors import (
-    PixVerseError,
-    PixVerseInvalidInputError,
-    PixVerseResponseError,
-    PixVerseStorageError,
-)
 from airflow_provider_pixverse._api.media import (
     MAX_NAME_BYTES,
     TEMPORARY_NAME_BYTES,
@@ -34,9 +28,15 @@ from airflow_provider_pixverse._api.media import (
     fit_name,
     safe_file_name,
 )
+from airflow_provider_pixverse.exceptions import (
+    DestinationExistsError,
+    PixVerseInvalidInputError,
+    PixVerseResponseError,
+    PixVerseStorageError,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
     from airflow_provider_pixverse._api.clip import SpeechClip
     from airflow_provider_pixverse.hooks.pixverse import MediaStream
@@ -46,10 +46,6 @@ _SIGNATURE_BYTES = 4
 WRITE_BLOCK_SIZE = 8 * 1024 * 1024
 _READ_BLOCK_SIZE = 1024 * 1024
 _LOCAL_PROTOCOLS = ("", "file", "local")
-
-
-class DestinationExistsError(PixVerseError):
-    """The destination holds a different object and ``overwrite`` is off."""
 
 
 @dataclass(frozen=True)
@@ -103,16 +99,41 @@ def write_download(
     max_bytes: int | None,
     overwrite: bool,
 ) -> WrittenObject:
-    """Stream ``media`` into a temporary object beside ``target``, check it, then move it into place.
+    """Stream a download into ``target`` (see :func:`write_stream`), checked against what its answer announced."""
+    return write_stream(
+        media.chunks,
+        target,
+        origin=media.url,
+        content_type=media.content_type,
+        content_length=media.content_length,
+        file_size=file_size,
+        max_bytes=max_bytes,
+        overwrite=overwrite,
+    )
 
-    An object already at ``target`` is kept when its bytes are the same (same SHA-256), replaced
-    when ``overwrite``, and refused otherwise. On any failure the temporary object is removed and
-    ``target`` is left as it was.
+
+def write_stream(
+    chunks: Iterable[bytes],
+    target: ObjectStoragePath,
+    *,
+    origin: str,
+    content_type: str = "audio/mpeg",
+    content_length: int | None = None,
+    file_size: int | None = None,
+    max_bytes: int | None = None,
+    overwrite: bool,
+) -> WrittenObject:
+    """Stream MP3 ``chunks`` into a temporary object beside ``target``, check them, then move it into place.
+
+    ``origin`` names where the bytes come from, for messages. The bytes must start as an MP3 does
+    and be as long as ``content_length`` and ``file_size`` say, where given. An object already at
+    ``target`` is kept when its bytes are the same (same SHA-256), replaced when ``overwrite``, and
+    refused otherwise. On any failure the temporary object is removed and ``target`` is left as it was.
     """
     if max_bytes is not None:
-        for announced in (media.content_length, file_size):
+        for announced in (content_length, file_size):
             if announced is not None and announced > max_bytes:
-                raise PixVerseResponseError(f"the clip at {media.url} is {announced} bytes; max_bytes is {max_bytes}")
+                raise PixVerseResponseError(f"the clip at {origin} is {announced} bytes; max_bytes is {max_bytes}")
     uri = object_uri(target)
     if _is_local(target):
         with storage_failures(f"creating the folder of {uri}"):
@@ -120,8 +141,8 @@ def write_download(
     temporary = target.parent / temporary_name(target.name)
     try:
         with storage_failures(f"writing {uri}"):
-            size, digest = _stream_to(temporary, media, max_bytes)
-        check_length(size, url=media.url, content_length=media.content_length, file_size=file_size)
+            size, digest = _stream_to(temporary, chunks, origin, content_type, max_bytes)
+        check_length(size, url=origin, content_length=content_length, file_size=file_size)
         written = _publish(temporary, target, size, digest, overwrite=overwrite)
     finally:
         with storage_failures(f"removing the temporary object beside {uri}"):
@@ -182,23 +203,25 @@ def _is_local(path: ObjectStoragePath) -> bool:
     return protocol in _LOCAL_PROTOCOLS
 
 
-def _stream_to(temporary: ObjectStoragePath, media: MediaStream, max_bytes: int | None) -> tuple[int, str]:
+def _stream_to(
+    temporary: ObjectStoragePath, chunks: Iterable[bytes], origin: str, content_type: str, max_bytes: int | None
+) -> tuple[int, str]:
     size = 0
     head = b""
     digest = hashlib.sha256()
     with temporary.open("wb", block_size=WRITE_BLOCK_SIZE) as out:
-        for chunk in media.chunks:
+        for chunk in chunks:
             if len(head) < _SIGNATURE_BYTES:
                 head += chunk[: _SIGNATURE_BYTES - len(head)]
                 if len(head) >= _SIGNATURE_BYTES:
-                    check_mp3_start(head, url=media.url, content_type=media.content_type)
+                    check_mp3_start(head, url=origin, content_type=content_type)
             size += len(chunk)
             if max_bytes is not None and size > max_bytes:
-                raise PixVerseResponseError(f"the download from {media.url} passed max_bytes ({max_bytes})")
+                raise PixVerseResponseError(f"the download from {origin} passed max_bytes ({max_bytes})")
             digest.update(chunk)
             out.write(chunk)
     if len(head) < _SIGNATURE_BYTES:
-        check_mp3_start(head, url=media.url, content_type=media.content_type)
+        check_mp3_start(head, url=origin, content_type=content_type)
     return size, digest.hexdigest()
 
 

@@ -4,7 +4,7 @@
 carries ``credit_formula = {"unit_characters": 50, "unit_credits": 1, "round_up": true}``: a text
 costs ``unit_credits`` per started (``round_up``) or whole unit of ``unit_characters`` characters.
 A request split into parts is billed part by part, so its estimate is the sum over the parts.
-No I/O here: :func:`parse_model_catalogue` reads an answer the hook fetched.
+No I/O here: :func:`parse_model_list` reads an answer the hook fetched.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class ModelLimits:
 
 
 @dataclass(frozen=True)
-class ModelCatalogue:
+class ModelList:
     """The models of ``GET speech/models``, by name."""
 
     models: Mapping[str, ModelLimits]
@@ -75,7 +75,7 @@ class ModelCatalogue:
         raise PixVerseInvalidInputError(f"model {model!r} is not in the account's models list (known: {known})")
 
 
-def parse_model_catalogue(data: object) -> ModelCatalogue:
+def parse_model_list(data: object) -> ModelList:
     """Read a ``GET speech/models`` answer: ``provider_groups[].models[]``."""
     if not isinstance(data, dict) or not isinstance(data.get("provider_groups"), list):
         raise PixVerseResponseError("the models list has no provider_groups")
@@ -87,7 +87,7 @@ def parse_model_catalogue(data: object) -> ModelCatalogue:
             if limits is not None:
                 models[limits.model] = limits
     default = data.get("default_model")
-    return ModelCatalogue(models, default if isinstance(default, str) else None)
+    return ModelList(models, default if isinstance(default, str) else None)
 
 
 @dataclass(frozen=True)

@@ -139,10 +139,6 @@ class PixVerseConnectionError(PixVerseError):
         super().__init__(message, audio_id=audio_id)
 
 
-class PixVerseStorageError(PixVerseError):
-    """The object store refused a read or a write (missing bucket, no permission, not a folder, ...)."""
-
-
 class PixVerseJobFailedError(PixVerseError):
     """The clip ended FAILED, or final and not COMPLETED; ``fail_code`` and ``fail_reason`` say why."""
 
@@ -162,6 +158,10 @@ class PixVerseJobFailedError(PixVerseError):
             f"fail_reason={fail_reason!r})",
             audio_id=audio_id,
         )
+
+
+class PixVerseLostAnswerError(PixVerseError):
+    """A create's answer was lost, and the account's listing cannot tell whether a clip it shows is that job."""
 
 
 def error_for_status(
@@ -194,6 +194,17 @@ def error_for_status(
 
 
 def error_class_named(name: str | None) -> type[PixVerseError]:
-    """The error class called ``name`` (as carried by a trigger event), else the base class."""
-    found = globals().get(name or "")
-    return found if isinstance(found, type) and issubclass(found, PixVerseError) else PixVerseError
+    """The error class called ``name`` (as carried by a trigger event), else the base class.
+
+    Any subclass of :class:`PixVerseError` counts, wherever it is defined (the storage errors of
+    :mod:`airflow_provider_pixverse.exceptions` too, once the module that raises them is loaded).
+    """
+    if not name:
+        return PixVerseError
+    pending: list[type[PixVerseError]] = [PixVerseError]
+    while pending:
+        cls = pending.pop()
+        if cls.__name__ == name:
+            return cls
+        pending.extend(cls.__subclasses__())
+    return PixVerseError

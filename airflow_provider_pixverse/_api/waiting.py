@@ -1,16 +1,18 @@
-"""Waiting for a clip: every decision, in one place, for the trigger, the sensor and the operators.
+"""Waiting for clips: every decision, in one place, for the trigger, the sensor and the operators.
 
-:func:`classify_clip` says what an answer means, :class:`ClipWaiter` what to do next (poll again
-after how long, or stop with which event), and :func:`final_clip` what a task makes of the event.
+:func:`classify_clip` says what an answer means, :class:`ClipWaiter` what to do next for one clip
+(poll again after how long, or stop with which event), :class:`ClipsWaiter` the same for a set of
+clips (one clip is the set of one), and :func:`final_clip` what a task makes of the event.
 No I/O here: the trigger drives a waiter with async polls, the worker-side wait with sync ones.
 """
 
 from __future__ import annotations
 
+import collections
 import enum
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_pixverse._api.clip import SpeechClip
@@ -82,7 +84,7 @@ class ClipWaiter:
     deadline: float
     poll_interval: float
     started: float
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    policy: RetryPolicy
     failures: int = 0
     last_clip: SpeechClip | None = None
     last_status: str | None = None
@@ -148,6 +150,94 @@ class ClipWaiter:
     def _event(self, status: str, message: str, *, error: PixVerseError | None = None) -> dict[str, Any]:
         clip = self.last_clip.to_json() if self.last_clip is not None else None
         return event_payload(status, self.audio_id, message, clip=clip, error=error)
+
+
+CLIPS = "clips"
+
+
+class ClipsWaiter:
+    """The wait for a set of clips, to one deadline: a :class:`ClipWaiter` per clip, and when each is due.
+
+    A clip's wait ends with its own event; the whole wait is over once every clip has one, or at
+    once when one ends with an error no wait will cure (:data:`ERROR`).
+    """
+
+    def __init__(
+        self,
+        audio_ids: list[str],
+        deadline: float,
+        poll_interval: float,
+        *,
+        started: float,
+        policy: RetryPolicy,
+        now: float | None = None,
+    ) -> None:
+        if not audio_ids:
+            raise PixVerseInvalidInputError("audio_ids is empty: there is nothing to wait for")
+        self.order = list(dict.fromkeys(audio_ids))
+        self.deadline = deadline
+        self.poll_interval = check_poll_interval(poll_interval)
+        self.waiters = {
+            audio_id: ClipWaiter(audio_id, deadline, poll_interval, started=started, policy=policy)
+            for audio_id in self.order
+        }
+        self.pending = list(self.order)
+        self.events: dict[str, dict[str, Any]] = {}
+        self.stopped = False
+        # The task has just looked at each clip: the first poll is one interval from ``now`` (or at
+        # the deadline, which is polled once more before the wait times out).
+        first = (started if now is None else now) + self.poll_interval
+        self._due = dict.fromkeys(self.order, min(first, deadline))
+
+    @property
+    def done(self) -> bool:
+        """Every clip has its event, or one ended with an error that ends them all."""
+        return self.stopped or not self.pending
+
+    def after(self, audio_id: str, answer: SpeechClip | PixVerseError, now: float) -> Decision:
+        """Feed one poll's answer to the clip's waiter; the clip is due again after the decision's wait."""
+        decision = self.waiters[audio_id].after(answer, now)
+        if decision.event is not None:
+            self._ended(audio_id, decision.event)
+        else:
+            self._due[audio_id] = now + decision.wait
+        return decision
+
+    def due(self, now: float) -> list[str]:
+        """The pending clips whose next poll is due at ``now``."""
+        return [audio_id for audio_id in self.pending if self._due[audio_id] <= now]
+
+    def next_poll_in(self, now: float) -> float:
+        """Seconds until the next clip is due (0 when one is due now)."""
+        return max(min((self._due[audio_id] for audio_id in self.pending), default=now) - now, 0.0)
+
+    def deadline_passed(self, now: float) -> None:
+        """No answer came before the deadline: every clip still pending ends with a timeout."""
+        for audio_id in list(self.pending):
+            decision = self.waiters[audio_id].first_wait(now)
+            if decision.event is not None:
+                self._ended(audio_id, decision.event)
+
+    def group_event(self) -> dict[str, Any]:
+        """The one event for the set: ``{"status": "clips", "events": [...], "message": ...}``."""
+        events = [self.events[audio_id] for audio_id in self.order if audio_id in self.events]
+        statuses = collections.Counter(event["status"] for event in events)
+        summary = ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
+        return {"status": CLIPS, "events": events, "message": f"{len(self.order)} clips: {summary}"}
+
+    def _ended(self, audio_id: str, event: dict[str, Any]) -> None:
+        self.events[audio_id] = event
+        self.pending.remove(audio_id)
+        if event["status"] == ERROR:
+            self.stopped = True
+
+
+def events_of(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """The one-clip events an event carries: itself, or a set's (see :meth:`ClipsWaiter.group_event`)."""
+    if event.get("status") != CLIPS:
+        return [event]
+    events = event.get("events")
+    return [one for one in events if isinstance(one, dict)] if isinstance(events, list) else []
 
 
 def event_payload(

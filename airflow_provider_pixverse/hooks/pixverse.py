@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import functools
 import ssl
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -39,7 +41,7 @@ from airflow_provider_pixverse._api.response import parse_created_audio_id, pars
 from airflow_provider_pixverse._api.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 
 MEDIA_CHUNK_SIZE = 1024 * 1024
 _ANSWER_CHUNK_SIZE = 64 * 1024
@@ -150,9 +152,7 @@ class PixVerseHook(BaseHook):
     @cached_property
     def session(self) -> requests.Session:
         """The sync HTTP session for API calls (the token is added per request, not here)."""
-        session = requests.Session()
-        session.trust_env = False  # no .netrc credentials, no proxy settings that could see the token
-        return session
+        return _api_session()
 
     # -- sync API --------------------------------------------------------------------------
 
@@ -174,9 +174,56 @@ class PixVerseHook(BaseHook):
             ``stability``, ``similarity_boost``, ``style``, ``use_speaker_boost``, ``reply_url``,
             ``reply_ref``, ``max_jobs``.
         """
+        return self._create(text, voice_id, settings, self.session)
+
+    def create_speech_many(
+        self, creates: Sequence[tuple[str, dict[str, Any]]], *, concurrency: int
+    ) -> Generator[tuple[int, str | PixVerseError]]:
+        """Send several creates, at most ``concurrency`` at once; yield ``(index, audio_id or error)`` as each ends.
+
+        Each of ``creates`` is ``(text, arguments)``, ``arguments`` those of :meth:`create_speech`
+        (``voice_id`` among them). Each create is sent once, as :meth:`create_speech` sends it, from a
+        thread with an HTTP session of its own. The connection is read once, in the calling thread
+        (a task on Airflow 3 reads connections through its supervisor, from its own thread).
+        Closing the iterator early (at a failure, say) cancels the creates not started yet.
+        """
+        self.settings  # noqa: B018 -- read here, not in the threads
+        if concurrency <= 1 or len(creates) <= 1:
+            for index, (text, arguments) in enumerate(creates):
+                yield index, self._create_or_error(text, arguments, self.session)
+            return
+        local = threading.local()
+        sessions: list[requests.Session] = []
+
+        def create(text: str, arguments: dict[str, Any]) -> str | PixVerseError:
+            session = getattr(local, "session", None)
+            if session is None:
+                session = local.session = _api_session()
+                sessions.append(session)
+            return self._create_or_error(text, arguments, session)
+
+        pool = ThreadPoolExecutor(max_workers=min(concurrency, len(creates)), thread_name_prefix="pixverse-create")
+        futures = {pool.submit(create, text, arguments): index for index, (text, arguments) in enumerate(creates)}
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            for session in sessions:
+                session.close()
+
+    def _create_or_error(self, text: str, arguments: dict[str, Any], session: requests.Session) -> str | PixVerseError:
+        arguments = dict(arguments)
+        voice_id = arguments.pop("voice_id")
+        try:
+            return self._create(text, voice_id, arguments, session)
+        except PixVerseError as error:
+            return error
+
+    def _create(self, text: str, voice_id: str, settings: dict[str, Any], session: requests.Session) -> str:
         if settings.get("email") is None and self.settings.email:
             settings = {**settings, "email": self.settings.email}
-        return parse_created_audio_id(self._call(create_speech_request(text, voice_id, **settings)))
+        return parse_created_audio_id(self._call(create_speech_request(text, voice_id, **settings), session))
 
     def list_speech(self, *, email: str | None = None, max_items: int | None = None) -> list[SpeechClip]:
         """All clips of the account (newest first), following ``next_offset`` page by page."""
@@ -242,18 +289,18 @@ class PixVerseHook(BaseHook):
                     chunks=self._read_chunks(response, f"the download from {url}", chunk_size, deadline),
                 )
 
-    def _call(self, request: ApiRequest) -> Any:
+    def _call(self, request: ApiRequest, session: requests.Session | None = None) -> Any:
         settings = self.settings
         for attempt in tenacity.Retrying(sleep=self.clock.sleep, **self._retry_arguments(request)):
             with attempt:
-                return self._send(settings, request)
+                return self._send(settings, request, session)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _send(self, settings: ApiSettings, request: ApiRequest) -> Any:
+    def _send(self, settings: ApiSettings, request: ApiRequest, session: requests.Session | None = None) -> Any:
         what = f"{request.method} {request.path}"
         deadline = self.clock.time() + settings.timeout
         with _requests_failures(what, audio_id=request.audio_id):
-            response = self.session.request(
+            response = (session or self.session).request(
                 request.method,
                 request.url(settings),
                 files=_multipart(request.form),
@@ -369,6 +416,12 @@ class PixVerseHook(BaseHook):
             "before_sleep": log_retry,
             "reraise": True,
         }
+
+
+def _api_session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # no .netrc credentials, no proxy settings that could see the token
+    return session
 
 
 def _should_retry(policy: RetryPolicy, error: BaseException, *, idempotent: bool) -> bool:

@@ -1,125 +1,52 @@
-"""Operators that create speech and land the MP3 in object storage, and their extra link."""
+"""Operators that create speech and land the MP3 in object storage (and the one-task operator, by name)."""
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import (
-    AirflowTaskTimeout,
-    Asset,
-    AssetAlias,
-    BaseOperator,
-    BaseOperatorLink,
-    XCom,
-)
+from airflow.providers.common.compat.sdk import Asset, AssetAlias
 
-from airflow_provider_pixverse._api.content import normalise_text
-from airflow_provider_pixverse._api.create import DEFAULT_MODEL
-from airflow_provider_pixverse._api.errors import (
-    PixVerseBadRequestError,
-    PixVerseInvalidInputError,
-    PixVerseNotFoundError,
-    PixVerseResponseError,
+from airflow_provider_pixverse._api.errors import PixVerseInvalidInputError, PixVerseResponseError
+from airflow_provider_pixverse._api.intent import CreateIntent
+from airflow_provider_pixverse._api.speech_request import Match
+from airflow_provider_pixverse.operators.base import (
+    AUDIO_URL_XCOM_KEY,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+    SPEECH_XCOM_KEY,
+    PixVerseAudioLink,
+    PixVerseBaseClipOperator,
 )
-from airflow_provider_pixverse._api.intent import SEARCH_DEPTH, CreateIntent, find_intended, text_digest
-from airflow_provider_pixverse._api.media import check_media_url, without_userinfo
-from airflow_provider_pixverse._api.waiting import FinalClip, check_poll_interval, final_from_clip
-from airflow_provider_pixverse.waits import ClipWaitMixin
+from airflow_provider_pixverse.operators.creating import PixVerseBaseCreatingOperator
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from airflow.providers.common.compat.sdk import Context, ObjectStoragePath, TaskInstanceKey
+    from airflow.providers.common.compat.sdk import Context, ObjectStoragePath
 
-    from airflow_provider_pixverse._api.clip import SpeechClip
-    from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
-    from airflow_provider_pixverse.storage import WrittenObject
+    from airflow_provider_pixverse._api.speech_request import SpeechRequest
+    from airflow_provider_pixverse._api.waiting import FinalClip
 
-AUDIO_URL_XCOM_KEY = "pixverse_audio_url"
-SPEECH_XCOM_KEY = "pixverse_speech"
+__all__ = [
+    "AUDIO_ID_STATE_KEY",
+    "AUDIO_URL_XCOM_KEY",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_WAIT_TIMEOUT",
+    "INTENT_STATE_KEY",
+    "SPEECH_XCOM_KEY",
+    "PixVerseAudioLink",
+    "PixVerseCreateSpeechOperator",
+    "PixVerseDownloadSpeechOperator",
+    "PixVerseTextToSpeechOperator",  # noqa: F822 -- lazily, by __getattr__
+]
+
 AUDIO_ID_STATE_KEY = "pixverse_audio_id"
 INTENT_STATE_KEY = "pixverse_create_intent"
-DEFAULT_POLL_INTERVAL = 10.0
-DEFAULT_WAIT_TIMEOUT = 60 * 60.0
-DEFAULT_MAX_BYTES = 1024**3
 
 
-class PixVerseAudioLink(BaseOperatorLink):
-    """Extra link "PixVerse audio": the media URL of the clip the task produced."""
-
-    name = "PixVerse audio"
-
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """The clip's media URL, or an empty string before the task has one."""
-        url = XCom.get_value(key=AUDIO_URL_XCOM_KEY, ti_key=ti_key)
-        return url if isinstance(url, str) else ""
-
-
-class _PixVerseClipOperator(ClipWaitMixin):
-    """Base of the operators: the hook, and waiting for a clip (see :class:`ClipWaitMixin`)."""
-
-    timeout_error = AirflowTaskTimeout
-
-    def __init__(
-        self,
-        *,
-        pixverse_conn_id: str = "pixverse_default",
-        deferrable: bool = True,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.pixverse_conn_id = pixverse_conn_id
-        self.deferrable = deferrable
-        self.poll_interval = check_poll_interval(poll_interval)
-        self.wait_timeout = wait_timeout
-
-    def _wait(self, audio_id: str, resume_kwargs: dict[str, Any] | None = None) -> FinalClip:
-        return self.wait_for_clip(
-            audio_id, timeout=self.wait_timeout, poll_interval=self.poll_interval, resume_kwargs=resume_kwargs
-        )
-
-    def _start_link(self, context: Context) -> None:
-        """An empty "PixVerse audio" link until there is a checked URL: the link never looks up a missing XCom."""
-        context["ti"].xcom_push(key=AUDIO_URL_XCOM_KEY, value="")
-
-    def _media_url(self, context: Context, clip: SpeechClip) -> str | None:
-        """The clip's media URL once it passed the media checks (and without credentials); it becomes the link."""
-        if not clip.url:
-            return None
-        url = check_media_url(without_userinfo(clip.url), api_scheme=self.hook.settings.origin[0])
-        context["ti"].xcom_push(key=AUDIO_URL_XCOM_KEY, value=url)
-        return url
-
-    def _fetch(
-        self, clip: SpeechClip, url: str, target: ObjectStoragePath, *, max_bytes: int | None, overwrite: bool
-    ) -> WrittenObject:
-        """Stream the clip's MP3 from its (checked) media URL into ``target`` (see :func:`write_download`)."""
-        from airflow_provider_pixverse.storage import object_uri, write_download
-
-        uri = object_uri(target)
-        self.log.info("Downloading %s (%s bytes announced) to %s", clip.audio_id, clip.file_size or "no size", uri)
-        started = time.monotonic()
-        with self.hook.open_media(url, expected_bytes=clip.file_size or max_bytes) as media:
-            written = write_download(media, target, file_size=clip.file_size, max_bytes=max_bytes, overwrite=overwrite)
-        seconds = max(time.monotonic() - started, 1e-6)
-        if written.written:
-            self.log.info(
-                "Wrote %d bytes of %s to %s in %.2f s (%.0f KiB/s)",
-                written.size,
-                clip.audio_id,
-                uri,
-                seconds,
-                written.size / 1024 / seconds,
-            )
-        else:
-            self.log.info("%s already holds these %d bytes (same SHA-256); kept it", uri, written.size)
-        return written
-
-
-class PixVerseDownloadSpeechOperator(_PixVerseClipOperator):
+class PixVerseDownloadSpeechOperator(PixVerseBaseClipOperator):
     """
     Stream a finished clip's MP3 into object storage, checked and published only when whole.
 
@@ -216,104 +143,7 @@ class PixVerseDownloadSpeechOperator(_PixVerseClipOperator):
         )
 
 
-class _PixVerseCreatingOperator(_PixVerseClipOperator):
-    """Base of the operators that create clips: the create settings, the account, the create intent.
-
-    The settings are sent as given and checked against the model first (by the hook, before
-    anything is sent); :meth:`_intent` is what is recorded in the task state store before a create.
-    """
-
-    def __init__(
-        self,
-        *,
-        text: str,
-        voice_id: str,
-        model: str | None = None,
-        account_email: str | None = None,
-        language_code: str | None = None,
-        speed: float | None = None,
-        volume: float | None = None,
-        pitch: int | None = None,
-        emotion: str | None = None,
-        stability: float | None = None,
-        similarity_boost: float | None = None,
-        style: float | None = None,
-        use_speaker_boost: bool | None = None,
-        reply_url: str | None = None,
-        reply_ref: str | None = None,
-        max_jobs: int | None = None,
-        resubmit_on_failure: int = 0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.text = text
-        self.voice_id = voice_id
-        self.model = model
-        self.account_email = account_email
-        self.language_code = language_code
-        self.settings = {
-            "speed": speed,
-            "volume": volume,
-            "pitch": pitch,
-            "emotion": emotion,
-            "stability": stability,
-            "similarity_boost": similarity_boost,
-            "style": style,
-            "use_speaker_boost": use_speaker_boost,
-            "reply_url": reply_url,
-            "reply_ref": reply_ref,
-            "max_jobs": max_jobs,
-        }
-        self.resubmit_on_failure = resubmit_on_failure
-
-    def _state_store(self, context: Context) -> Any:
-        store = context.get("task_state_store")
-        if store is None:
-            self.log.warning("No task state store (it needs Airflow 3.3+): a retry of this task will create a new clip")
-        return store
-
-    def _intent(self, text: str) -> CreateIntent:
-        """The intent to create ``text`` with this task's voice, model and account, as of now."""
-        return CreateIntent(
-            text_sha256=text_digest(text),
-            voice_id=self.voice_id,
-            model=self.model or DEFAULT_MODEL,
-            email=self.account_email or self.hook.settings.email,
-            recorded_at=self.hook.clock.time(),
-        )
-
-    def _send_create(self, text: str, hook: PixVerseHook | None = None) -> str:
-        """Send one create of ``text`` with this task's settings; the new ``audio_id``."""
-        return (hook or self.hook).create_speech(
-            text,
-            self.voice_id,
-            model=self.model,
-            email=self.account_email,
-            language_code=self.language_code,
-            **self.settings,
-        )
-
-    def _earlier_clip_usable(self, audio_id: str) -> bool:
-        """Whether a clip an earlier try created is worth resuming: not gone, and not final other than COMPLETED."""
-        try:
-            clip = self.hook.get_speech(audio_id)
-        except PixVerseNotFoundError:
-            self.log.warning("Clip %s from an earlier try is gone; creating a new one", audio_id)
-            return False
-        final = final_from_clip(clip)
-        if final is not None and not final.completed:
-            self.log.warning("Clip %s from an earlier try ended %s; creating a new one", audio_id, clip.status_label)
-            return False
-        self.log.info("Resuming clip %s created by an earlier try (%s)", audio_id, clip.status_label)
-        return True
-
-    def _account_name(self) -> str:
-        """The PixVerse account creates go to, for messages."""
-        account = self.account_email or self.hook.settings.email
-        return repr(account) if account else f"the default account of connection {self.pixverse_conn_id!r}"
-
-
-class PixVerseCreateSpeechOperator(_PixVerseCreatingOperator):
+class PixVerseCreateSpeechOperator(PixVerseBaseCreatingOperator):
     """
     Create a speech clip and (by default) wait until it is final; returns the clip as a JSON dict.
 
@@ -333,8 +163,12 @@ class PixVerseCreateSpeechOperator(_PixVerseCreatingOperator):
     :param resubmit_on_failure: Create the clip again up to this many times when it ends FAILED.
     :param reuse_from: Opt-in: before creating, look among the account's ``reuse_from`` newest clips
         for a COMPLETED one with the same text (``prompt``, compared normalised), ``voice_id`` and
-        model (and ``language_code`` when given), and take it instead: no create, no credits. The
-        listing does not show the other settings (speed, emotion, ...): opt in where they do not vary.
+        model (and ``language_code`` when given), and take it instead: no create, no credits. A clip
+        does not show the other settings (``speed``, ``emotion``, ...): a request that sets one of
+        them is never matched (it is created), and one that sets none matches clips made at any of
+        them, so opt in where they do not vary.
+    :param on_lost_answer: What a retry does when the answer of an earlier try's create was lost and
+        the account shows a clip that only may be its job: ``"fail"`` (default) or ``"create"``.
     :param deferrable: Wait in the triggerer (the default).
     :param poll_interval: Seconds between checks while waiting.
     :param wait_timeout: Give up waiting after this many seconds.
@@ -365,7 +199,8 @@ class PixVerseCreateSpeechOperator(_PixVerseCreatingOperator):
         """Create (or resume the clip an earlier try created, or reuse a recent one), then wait unless told not to."""
         self._start_link(context)
         store = self._state_store(context)
-        audio_id = self._resume(store) or self._reuse_recent(store) or self._create(store)
+        request = self.speech_request(self.text)
+        audio_id = self._resume(store, request) or self._reuse_recent(store, request) or self._create(store, request)
         if not self.wait_for_completion:
             return audio_id
         return self._finish(context, self._wait(audio_id, {"resubmits": 0}), resubmits=0)
@@ -374,27 +209,37 @@ class PixVerseCreateSpeechOperator(_PixVerseCreatingOperator):
         """Resume after the trigger fired."""
         return self._finish(context, self.final_clip_from(event), resubmits=resubmits)
 
-    def _resume(self, store: Any) -> str | None:
-        """The ``audio_id`` an earlier try of this task instance created, if it is worth resuming."""
+    def _resume(self, store: Any, request: SpeechRequest) -> str | None:
+        """The ``audio_id`` an earlier try of this task instance created (or sent with no answer back), if usable."""
         if store is None:
             return None
         audio_id = store.get(AUDIO_ID_STATE_KEY)
-        if not isinstance(audio_id, str):
-            return self._find_intended(store)
-        return audio_id if self._earlier_clip_usable(audio_id) else None
+        if isinstance(audio_id, str):
+            return audio_id if self._earlier_clip_usable(audio_id) else None
+        intent = CreateIntent.from_json(store.get(INTENT_STATE_KEY))
+        if intent is None:
+            return None
+        (found,) = self.recover_lost_jobs([(intent, request)])
+        if found is not None:
+            store.set(AUDIO_ID_STATE_KEY, found)
+        return found
 
-    def _reuse_recent(self, store: Any) -> str | None:
-        """With ``reuse_from``: a COMPLETED clip of the account with this text, voice and model, if any."""
+    def _reuse_recent(self, store: Any, request: SpeechRequest) -> str | None:
+        """With ``reuse_from``: a COMPLETED clip of the account that is this request (by its rule), if any."""
         if not self.reuse_from or self.reuse_from < 1:
             return None
-        text = normalise_text(self.text)
-        model = self.model or DEFAULT_MODEL
         for clip in self.hook.list_speech(email=self.account_email, max_items=self.reuse_from):  # newest first
-            if not (clip.audio_id and clip.is_completed and clip.prompt is not None):
+            if not (clip.audio_id and clip.is_completed):
                 continue
-            if clip.voice_id != self.voice_id or clip.model != model or normalise_text(clip.prompt) != text:
-                continue
-            if self.language_code is not None and clip.language_code != self.language_code:
+            match = request.matches(clip)
+            if match is Match.UNSURE:
+                self.log.info(
+                    "Not reusing clip %s: a clip does not show %s, so it may differ",
+                    clip.audio_id,
+                    ", ".join(request.hidden_settings),
+                )
+                break
+            if match is not Match.SAME:
                 continue
             self.log.info(
                 "Reusing clip %s: the account's %d newest clips hold this text, voice and model; no create, 0 credits",
@@ -407,41 +252,21 @@ class PixVerseCreateSpeechOperator(_PixVerseCreatingOperator):
         self.log.info("None of the account's %d newest clips is this speech: creating it", self.reuse_from)
         return None
 
-    def _find_intended(self, store: Any) -> str | None:
-        """The job of a create whose answer an earlier try never got (see :mod:`.._api.intent`)."""
-        intent = CreateIntent.from_json(store.get(INTENT_STATE_KEY))
-        if intent is None:
-            return None
-        try:
-            clips = self.hook.list_speech(email=intent.email, max_items=SEARCH_DEPTH)
-        except PixVerseBadRequestError as error:
-            # The listing was refused (no account named where several are configured, say): the
-            # create it meant would have been refused alike, so there is no job to find.
-            self.log.warning("Could not look for the job an earlier try meant to create (%s): creating", error)
-            return None
-        found = find_intended(intent, clips)
-        if found is None or found.audio_id is None:
-            self.log.info("An earlier try meant to create a clip, and the account shows none like it: creating")
-            return None
-        self.log.warning("An earlier try created %s but never got the answer; resuming it", found.audio_id)
-        store.set(AUDIO_ID_STATE_KEY, found.audio_id)
-        return found.audio_id
-
-    def _create(self, store: Any) -> str:
+    def _create(self, store: Any, request: SpeechRequest) -> str:
         if store is not None:
-            store.set(INTENT_STATE_KEY, self._intent(self.text).to_json())
+            store.set(INTENT_STATE_KEY, self._intent(request).to_json())
             store.delete(AUDIO_ID_STATE_KEY)
-        audio_id = self._send_create(self.text)
+        audio_id = self._send_create(request)
         self.log.info("Created clip %s", audio_id)
         if store is not None:
             store.set(AUDIO_ID_STATE_KEY, audio_id)
         return audio_id
 
     def _finish(self, context: Context, final: FinalClip, *, resubmits: int) -> dict[str, Any]:
-        while not final.completed and resubmits < self.resubmit_on_failure:
-            resubmits += 1
-            self.log.warning("%s; re-submitting (%d of %d)", final.failure, resubmits, self.resubmit_on_failure)
-            final = self._wait(self._create(self._state_store(context)), {"resubmits": resubmits})
+        while not final.completed:
+            resubmits = self._resubmit_or_raise(final, resubmits)
+            request = self.speech_request(self.text)
+            final = self._wait(self._create(self._state_store(context), request), {"resubmits": resubmits})
         clip = final.raise_if_failed()
         self._media_url(context, clip)
         return clip.to_json()

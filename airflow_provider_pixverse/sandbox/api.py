@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from airflow_provider_pixverse.sandbox import mp3
-from airflow_provider_pixverse.sandbox.catalog import models_json, voices_json
 from airflow_provider_pixverse.sandbox.credits import NotEnoughCredits
 from airflow_provider_pixverse.sandbox.forms import parse_fields
 from airflow_provider_pixverse.sandbox.responses import Response, error_response, json_response
 from airflow_provider_pixverse.sandbox.state import ClipNotFound, SandboxState
 from airflow_provider_pixverse.sandbox.validation import ValidationError, validate_create
+from airflow_provider_pixverse.sandbox.voices_and_models import models_json, voices_json
 
 if TYPE_CHECKING:
     from airflow_provider_pixverse.sandbox.records import Headers

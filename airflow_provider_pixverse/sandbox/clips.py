@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow_provider_pixverse.sandbox import mp3
-from airflow_provider_pixverse.sandbox.catalog import MODELS, find_voice, plain_number
+from airflow_provider_pixverse.sandbox.voices_and_models import MODELS, find_voice, plain_number
 
 USER_ID = 1234
 COMPLETED, QUEUED, FAILED, GENERATING = 1, 5, 8, 10

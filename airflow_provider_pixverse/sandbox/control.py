@@ -12,7 +12,7 @@ from airflow_provider_pixverse.sandbox.validation import DEFAULT_EMAIL
 
 if TYPE_CHECKING:
     from airflow_provider_pixverse.sandbox.api import Request
-    from airflow_provider_pixverse.sandbox.service import PixVerseSandbox
+    from airflow_provider_pixverse.sandbox.protocols import ControlledSandbox
 
 CONTROL_PREFIX = "/_sandbox"
 
@@ -24,7 +24,7 @@ def _body(request: Request) -> dict[str, Any]:
     return data
 
 
-def _clips(request: Request, sandbox: PixVerseSandbox, rest: str) -> Response:
+def _clips(request: Request, sandbox: ControlledSandbox, rest: str) -> Response:
     if not rest and request.method == "POST":
         fields = _body(request)
         count = fields.pop("count", None)
@@ -51,7 +51,7 @@ def _clips(request: Request, sandbox: PixVerseSandbox, rest: str) -> Response:
     return json_response(405, {"error": "method not allowed"})
 
 
-def _route(request: Request, sandbox: PixVerseSandbox) -> Response:
+def _route(request: Request, sandbox: ControlledSandbox) -> Response:
     method, path = request.method, request.path[len(CONTROL_PREFIX) :]
     if path == "/faults" and method == "POST":
         data = _body(request)
@@ -101,7 +101,7 @@ def _route(request: Request, sandbox: PixVerseSandbox) -> Response:
     return json_response(404, {"error": f"no control endpoint {method} {request.path}"})
 
 
-def handle_control(request: Request, sandbox: PixVerseSandbox, client_host: str) -> Response:
+def handle_control(request: Request, sandbox: ControlledSandbox, client_host: str) -> Response:
     """Answer a control request; loopback clients only."""
     if not (client_host.startswith("127.") or client_host in ("::1", "localhost")):
         return json_response(403, {"error": "the control surface answers loopback clients only"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from airflow_provider_pixverse.sandbox.catalog import plain_number
+from airflow_provider_pixverse.sandbox.voices_and_models import plain_number
 
 
 class NotEnoughCredits(Exception):

@@ -18,7 +18,7 @@ from airflow_provider_pixverse.sandbox.records import Headers, RecordedRequest
 from airflow_provider_pixverse.sandbox.responses import Response, error_response, reason
 
 if TYPE_CHECKING:
-    from airflow_provider_pixverse.sandbox.service import PixVerseSandbox
+    from airflow_provider_pixverse.sandbox.protocols import ServedSandbox
 
 log = logging.getLogger(__name__)
 _MAX_BODY = 64 * 1024 * 1024
@@ -41,7 +41,7 @@ class SandboxServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 4096  # thousands of triggers connect at once in the benchmarks
 
-    def __init__(self, address: tuple[str, int], sandbox: PixVerseSandbox) -> None:
+    def __init__(self, address: tuple[str, int], sandbox: ServedSandbox) -> None:
         self.sandbox = sandbox
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()

@@ -8,12 +8,12 @@ import threading
 from typing import Any
 
 from airflow_provider_pixverse.sandbox.api import ENDPOINTS
-from airflow_provider_pixverse.sandbox.catalog import DEFAULT_MODEL, MODELS, first_voice
 from airflow_provider_pixverse.sandbox.faults import FaultBook, make_fault
 from airflow_provider_pixverse.sandbox.records import RecordedRequest, RequestLog
 from airflow_provider_pixverse.sandbox.server import SandboxServer
 from airflow_provider_pixverse.sandbox.state import SandboxState
 from airflow_provider_pixverse.sandbox.validation import DEFAULT_EMAIL, validate_create
+from airflow_provider_pixverse.sandbox.voices_and_models import DEFAULT_MODEL, MODELS, first_voice
 
 
 class PixVerseSandbox:

@@ -7,10 +7,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_pixverse.sandbox import mp3
-from airflow_provider_pixverse.sandbox.catalog import MODELS
 from airflow_provider_pixverse.sandbox.clips import COMPLETED, FAILED, Clip, speech_seconds, status_code
 from airflow_provider_pixverse.sandbox.credits import CreditBook
 from airflow_provider_pixverse.sandbox.validation import DEFAULT_EMAIL, CreateRequest, ValidationError
+from airflow_provider_pixverse.sandbox.voices_and_models import MODELS
 
 if TYPE_CHECKING:
     from collections.abc import Callable

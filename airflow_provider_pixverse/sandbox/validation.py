@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_pixverse.sandbox.catalog import (
+from airflow_provider_pixverse.sandbox.voices_and_models import (
     DEFAULT_MODEL,
     ELEVENLABS,
     EMOTIONS,
@@ -105,7 +105,7 @@ def _family_settings(fields: Mapping[str, Any], model: str, provider: str) -> di
 
 
 def _check_voice(voice_id: str, model: str) -> None:
-    """Refuse a voice the catalog does not have, or one of the other model family."""
+    """Refuse a voice the sandbox does not offer, or one of the other model family."""
     voice = find_voice(voice_id)
     if voice is None:
         close = difflib.get_close_matches(voice_id, [v.voice_id for v in VOICES], n=1)

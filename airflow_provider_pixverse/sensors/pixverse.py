@@ -9,7 +9,7 @@ from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensor
 from airflow_provider_pixverse._api.errors import PixVerseError
 from airflow_provider_pixverse._api.retry import is_transient
 from airflow_provider_pixverse._api.waiting import FinalClip, check_poll_interval, final_from_clip
-from airflow_provider_pixverse.waits import ClipWaitMixin
+from airflow_provider_pixverse.operators.base import ClipWaitMixin
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

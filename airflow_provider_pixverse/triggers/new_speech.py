@@ -6,16 +6,14 @@ import itertools
 import sys
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_pixverse._api.errors import PixVerseError
-from airflow_provider_pixverse._api.retry import RetryPolicy, is_transient
 from airflow_provider_pixverse._api.waiting import check_poll_interval
 from airflow_provider_pixverse._api.watermark import SpeechWatermark
 from airflow_provider_pixverse._compat import BaseEventTrigger, TriggerEvent
+from airflow_provider_pixverse.account_poll import NEEDS, SharedAccountPoll, account_snapshots
 from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
-from airflow_provider_pixverse.triggers.account_stream import NEEDS, SharedAccountPoll
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Hashable
 
     from airflow_provider_pixverse._api.clip import SpeechClip
 
@@ -87,43 +85,41 @@ class PixVerseNewSpeechTrigger(SharedAccountPoll, BaseEventTrigger):
         return PixVerseHook(self.pixverse_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Before Airflow 3.3: this watcher's own look at the account's newest clips, every interval."""
-        hook = self._make_hook()
-        policy, failures = RetryPolicy(), 0
+        """Before Airflow 3.3: this watcher's own look at the account's newest clips, every interval.
+
+        The same loop as the shared poll's (:func:`~airflow_provider_pixverse.account_poll.account_snapshots`),
+        for a group of one, whose first round comes at once.
+        """
+        group = ("pixverse-watcher", next(_WATCHER_IDS))
+        snapshots = account_snapshots(
+            self._make_hook(), group, account=self.account_email, poll_interval=self.poll_interval, first_wait=0.0
+        )
         try:
-            while True:
-                down_to = self._watermark.settled if self._watermark else None
-                try:
-                    clips = await hook.alist_speech_for(self.account_email, frozenset(), down_to=down_to)
-                except PixVerseError as error:
-                    if not is_transient(error):
-                        raise
-                    failures += 1
-                    self.log.warning("Listing %s's clips failed (%s)", self.account_email, error)
-                    await hook.clock.asleep(policy.delay(failures, error))
-                    continue
-                failures = 0
-                for event in await self._announce(clips):
-                    yield event
-                await hook.clock.asleep(self.poll_interval)
+            async for event in self._events(snapshots, group):
+                yield event
         finally:
-            await hook.aclose()
+            await snapshots.aclose()
 
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
         """Airflow 3.3+: the newly final clips out of each round of the account's shared poll."""
-        group, watcher = self.shared_stream_key(), next(_WATCHER_IDS)
+        async for event in self._events(shared_stream, self.shared_stream_key()):
+            yield event
+
+    async def _events(self, snapshots: AsyncIterator[Any], group: Hashable) -> AsyncIterator[TriggerEvent]:
+        """The newly final clips of each snapshot; the group is told how far down to list."""
+        watcher = next(_WATCHER_IDS)
         try:
             if self._watermark is None:
                 self._watermark = await self._stored_watermark()
             # With no watermark yet, the newest page is enough to start one.
             NEEDS.watch(group, watcher, self._watermark.settled if self._watermark else sys.maxsize)
-            async for snapshot in shared_stream:
+            async for snapshot in snapshots:
                 if snapshot.error is not None:
                     raise snapshot.error
                 for event in await self._announce(list(snapshot.clips.values())):
                     yield event
-                assert self._watermark is not None  # _announce started it
-                NEEDS.watch(group, watcher, self._watermark.settled)
+                if self._watermark is not None:  # _announce started it
+                    NEEDS.watch(group, watcher, self._watermark.settled)
         finally:
             NEEDS.unwatch(group, watcher)
 

@@ -12,7 +12,7 @@ from pixverse_testing import run_dag
 
 from airflow_provider_pixverse._api.content import normalise_text
 from airflow_provider_pixverse._api.split import split_parts
-from airflow_provider_pixverse.catalogue import forget_catalogues
+from airflow_provider_pixverse.model_list import forget_model_lists
 
 if TYPE_CHECKING:
     from airflow_provider_pixverse.sandbox import PixVerseSandbox
@@ -48,7 +48,7 @@ def counts(sandbox: PixVerseSandbox) -> tuple[int, float]:
 def test_nightly_articles_pay_once(
     airflow_db: Path, pixverse_sandbox: PixVerseSandbox, s3_bucket: Any, tmp_path: Path
 ) -> None:
-    forget_catalogues()
+    forget_model_lists()
     pixverse_sandbox.set_clock(queued_seconds=0, generating_seconds=0)
     pixverse_sandbox.set_credits(1_000_000)
     for name, text in ARTICLES.items():

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from pixverse_testing import run_dag
 
 from airflow_provider_pixverse._compat import AIRFLOW_V_3_0_PLUS
-from airflow_provider_pixverse.catalogue import forget_catalogues
+from airflow_provider_pixverse.model_list import forget_model_lists
 
 if TYPE_CHECKING:
     import pytest
@@ -21,7 +21,7 @@ DAG_FILE = Path(__file__).parents[1] / "dags" / "pixverse_tts_deferral.py"
 def test_a_long_text_defers_once_and_lands_one_mp3(
     airflow_db: Path, pixverse_sandbox: PixVerseSandbox, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    forget_catalogues()
+    forget_model_lists()
     pixverse_sandbox.set_clock(queued_seconds=0.5, generating_seconds=1.0)
     sentence = "A council meeting, a new bridge, and a vote that went late into the night. "
     text = "\n\n".join(f"Part {n}. " + sentence * 8 for n in range(20))  # about 12,000 characters: two parts

@@ -11,12 +11,12 @@ from airflow_provider_pixverse._api.cost import (
     CreditFormula,
     ModelLimits,
     estimate_cost,
-    parse_model_catalogue,
+    parse_model_list,
 )
 from airflow_provider_pixverse._api.errors import PixVerseInvalidInputError, PixVerseResponseError
 from airflow_provider_pixverse._api.speech_job import PartState, SpeechJob
 from airflow_provider_pixverse._api.split import split_parts, split_text
-from airflow_provider_pixverse.sandbox.catalog import models_json
+from airflow_provider_pixverse.sandbox.voices_and_models import models_json
 
 VOICE = "minimax_english_radiant_girl"
 
@@ -117,7 +117,7 @@ def test_twenty_five_thousand_characters_on_a_ten_thousand_character_model() -> 
 
 
 def test_the_sandbox_models_list_and_its_formula() -> None:
-    catalogue = parse_model_catalogue(models_json())
+    catalogue = parse_model_list(models_json())
     hd = catalogue.limits("speech-2.8-hd")
     assert hd.max_characters == 10_000 and hd.formula == CreditFormula(50, 1.0, True)
     turbo = catalogue.limits("speech-2.8-turbo")
@@ -130,13 +130,13 @@ def test_the_sandbox_models_list_and_its_formula() -> None:
 def test_rounding_down_and_unknown_models() -> None:
     limits = ModelLimits("m", 100, CreditFormula(50, 1, round_up=False))
     assert estimate_cost(limits, ["x" * 75]).credits == 1.5
-    catalogue = parse_model_catalogue({"provider_groups": [{"models": [{"model": "new", "max_characters": 7}]}]})
+    catalogue = parse_model_list({"provider_groups": [{"models": [{"model": "new", "max_characters": 7}]}]})
     assert catalogue.limits("new").formula is None and catalogue.limits("new").max_characters == 7
     assert catalogue.limits("speech-2.8-hd").max_characters == 10_000  # the documented table stands in
     with pytest.raises(PixVerseInvalidInputError, match="not in the account's models list"):
         catalogue.limits("no-such-model")
     with pytest.raises(PixVerseResponseError):
-        parse_model_catalogue({"models": []})
+        parse_model_list({"models": []})
 
 
 def test_max_credits() -> None:

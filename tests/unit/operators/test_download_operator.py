@@ -11,8 +11,8 @@ from mutagen.mp3 import MP3
 from pixverse_testing import RecordingTaskInstance, api_requests
 
 from airflow_provider_pixverse._api import PixVerseConnectionError, PixVerseJobFailedError, PixVerseResponseError
+from airflow_provider_pixverse.exceptions import DestinationExistsError
 from airflow_provider_pixverse.operators.pixverse import PixVerseDownloadSpeechOperator
-from airflow_provider_pixverse.storage import DestinationExistsError
 from airflow_provider_pixverse.triggers.pixverse import PixVerseSpeechTrigger
 
 if TYPE_CHECKING:

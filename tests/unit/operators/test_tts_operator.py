@@ -13,16 +13,16 @@ import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 from pixverse_testing import RecordingTaskInstance, api_requests
 
-from airflow_provider_pixverse.catalogue import forget_catalogues
 from airflow_provider_pixverse.exceptions import (
+    DestinationExistsError,
     PixVerseInvalidInputError,
     PixVerseJobFailedError,
     PixVersePaymentError,
     PixVerseResponseError,
 )
+from airflow_provider_pixverse.model_list import forget_model_lists
 from airflow_provider_pixverse.operators.pixverse import PixVerseTextToSpeechOperator
 from airflow_provider_pixverse.operators.text_to_speech import ESTIMATE_XCOM_KEY, JOB_STATE_KEY
-from airflow_provider_pixverse.storage import DestinationExistsError
 from airflow_provider_pixverse.triggers.pixverse import PixVerseSpeechClipsTrigger, PixVerseSpeechTrigger
 
 if TYPE_CHECKING:
@@ -49,8 +49,8 @@ class MemoryStateStore:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_catalogue() -> None:
-    forget_catalogues()  # each test's sandbox is another API
+def _fresh_model_list() -> None:
+    forget_model_lists()  # each test's sandbox is another API
 
 
 def tts(text: Any, destination: str, **kwargs: Any) -> PixVerseTextToSpeechOperator:

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from airflow_provider_pixverse.sandbox import PixVerseSandbox
-from airflow_provider_pixverse.sandbox.catalog import MODELS, first_voice
+from airflow_provider_pixverse.sandbox.voices_and_models import MODELS, first_voice
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -1,4 +1,4 @@
-"""Create checks its voice_id against the catalog and the model family, as GET speech/voices lists them."""
+"""Create checks its voice_id against the voices on offer and the model family, as GET speech/voices lists them."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from airflow_provider_pixverse.sandbox.catalog import MODELS, VOICES
 from airflow_provider_pixverse.sandbox.validation import ValidationError, validate_create
+from airflow_provider_pixverse.sandbox.voices_and_models import MODELS, VOICES
 
 if TYPE_CHECKING:
     from conftest import Api

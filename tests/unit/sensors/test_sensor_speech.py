@@ -11,9 +11,9 @@ from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSki
 from pixverse_testing import api_requests, run_dag
 
 from airflow_provider_pixverse._api import PixVerseAuthError, PixVerseJobFailedError, PixVerseNotFoundError
+from airflow_provider_pixverse.operators.base import DEFERRAL_GRACE_SECONDS
 from airflow_provider_pixverse.sensors.pixverse import PixVerseSpeechSensor
 from airflow_provider_pixverse.triggers.pixverse import PixVerseSpeechTrigger
-from airflow_provider_pixverse.waits import DEFERRAL_GRACE_SECONDS
 
 if TYPE_CHECKING:
     from airflow_provider_pixverse.sandbox import PixVerseSandbox

@@ -15,8 +15,8 @@ import pytest
 from pixverse_testing import use_connection
 
 from airflow_provider_pixverse._compat import HAS_SHARED_STREAMS
+from airflow_provider_pixverse.account_poll import NEEDS
 from airflow_provider_pixverse.hooks.pixverse import _SESSIONS, PixVerseHook
-from airflow_provider_pixverse.triggers.account_stream import NEEDS
 from airflow_provider_pixverse.triggers.pixverse import PixVerseSpeechTrigger
 
 if TYPE_CHECKING:

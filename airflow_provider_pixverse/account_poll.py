@@ -1,8 +1,11 @@
 """One poll per account, however many of its clips wait: the listing the triggers of a group share.
 
-Airflow 3.3's triggerer runs :func:`account_snapshots` once per group of triggers with the same
-shared-stream key (connection, account, poll interval) and hands every snapshot to each trigger
-of the group. Each round lists the account's clips newest first and pages only as far as the
+This is the machinery of the triggers (it holds no trigger itself). Airflow 3.3's triggerer runs
+:func:`account_snapshots` once per group of triggers with the same shared-stream key (connection,
+account, poll interval) and hands every snapshot to each trigger of the group; a watcher of new
+speech that runs alone (before 3.3) drives the same loop for itself.
+
+Each round lists the account's clips newest first and pages only as far as the
 clips its subscribers wait for (see :class:`~airflow_provider_pixverse._api.listing.SpeechListing`).
 
 - A 429 or a ``Retry-After`` pauses the whole group, and other transient errors back it off, by
@@ -19,11 +22,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from airflow_provider_pixverse._api.errors import PixVerseError
-from airflow_provider_pixverse._api.retry import RetryPolicy, is_transient
+from airflow_provider_pixverse._api.retry import is_transient
 from airflow_provider_pixverse._compat import HAS_SHARED_STREAMS
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Hashable
+    from collections.abc import AsyncGenerator, AsyncIterator, Hashable
     from typing import Any
 
     from airflow_provider_pixverse._api.clip import SpeechClip
@@ -90,12 +93,16 @@ async def account_snapshots(
     *,
     account: str,
     poll_interval: float,
-    policy: RetryPolicy | None = None,
-) -> AsyncIterator[AccountSnapshot]:
-    """Every ``poll_interval``, one listing of ``account`` as far as ``group`` needs; forever."""
-    policy = policy or RetryPolicy()
+    first_wait: float | None = None,
+) -> AsyncGenerator[AccountSnapshot]:
+    """Every ``poll_interval``, one listing of ``account`` as far as ``group`` needs; forever.
+
+    The first round comes after ``first_wait`` (default: one interval, since the tasks that
+    deferred have just looked at their clips). Failures back off by the hook's retry policy.
+    """
+    policy = hook.retry_policy
     failures = 0
-    wait = poll_interval  # the tasks that deferred have just looked at their clips
+    wait = poll_interval if first_wait is None else first_wait
     try:
         while True:
             await hook.clock.asleep(wait)

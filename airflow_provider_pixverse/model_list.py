@@ -6,35 +6,35 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from airflow_provider_pixverse._api.cost import ModelCatalogue, parse_model_catalogue
+from airflow_provider_pixverse._api.cost import ModelList, parse_model_list
 
 if TYPE_CHECKING:
     from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
 
 # A process that lives long (a worker running many tasks, dag.test()) reads the list again after this long.
-CATALOGUE_SECONDS = 3600.0
+MODEL_LIST_SECONDS = 3600.0
 
 _lock = threading.Lock()
-_catalogues: dict[tuple[str, str, str | None], tuple[float, ModelCatalogue]] = {}
+_lists: dict[tuple[str, str, str | None], tuple[float, ModelList]] = {}
 
 
-def model_catalogue(hook: PixVerseHook, *, email: str | None = None) -> ModelCatalogue:
+def cached_model_list(hook: PixVerseHook, *, email: str | None = None) -> ModelList:
     """The models list for ``hook``'s connection and account ``email`` (default: the connection's), cached."""
     settings = hook.settings
     account = email or settings.email
     key = (hook.pixverse_conn_id, settings.base_url, account)
     now = time.monotonic()
     with _lock:
-        cached = _catalogues.get(key)
-    if cached is not None and now - cached[0] < CATALOGUE_SECONDS:
+        cached = _lists.get(key)
+    if cached is not None and now - cached[0] < MODEL_LIST_SECONDS:
         return cached[1]
-    catalogue = parse_model_catalogue(hook.list_models(email=account))
+    model_list = parse_model_list(hook.list_models(email=account))
     with _lock:
-        _catalogues[key] = (now, catalogue)
-    return catalogue
+        _lists[key] = (now, model_list)
+    return model_list
 
 
-def forget_catalogues() -> None:
+def forget_model_lists() -> None:
     """Drop every cached models list (the next use fetches it again)."""
     with _lock:
-        _catalogues.clear()
+        _lists.clear()

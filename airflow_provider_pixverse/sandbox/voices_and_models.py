@@ -130,7 +130,7 @@ def find_voice(voice_id: str) -> Voice | None:
 
 
 def first_voice(model: str) -> Voice:
-    """The first voice of the catalog that ``model`` can speak with."""
+    """The first voice on offer that ``model`` can speak with."""
     return next(v for v in VOICES if v.provider == MODELS[model].provider)
 
 

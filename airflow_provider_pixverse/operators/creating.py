@@ -1,0 +1,219 @@
+"""The base of the operators that create clips: the settings, the request, the intent, lost answers, re-sends.
+
+Every creating operator decides these things here, once:
+
+- the request (:class:`~airflow_provider_pixverse._api.speech_request.SpeechRequest`): the
+  normalised text and every setting that changes the audio, checked against the model first;
+- the create intent recorded before a create is sent, and what a later try does when that
+  create's answer was lost (:meth:`PixVerseBaseCreatingOperator.recover_lost_jobs`);
+- whether a clip an earlier try made is worth resuming, and whether a FAILED clip is sent again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_pixverse._api.create import build_create_form
+from airflow_provider_pixverse._api.errors import (
+    PixVerseBadRequestError,
+    PixVerseInvalidInputError,
+    PixVerseLostAnswerError,
+    PixVerseNotFoundError,
+)
+from airflow_provider_pixverse._api.intent import SEARCH_DEPTH, CreateIntent, find_intended
+from airflow_provider_pixverse._api.speech_request import SpeechRequest
+from airflow_provider_pixverse._api.waiting import final_from_clip
+from airflow_provider_pixverse.operators.base import PixVerseBaseClipOperator
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_pixverse._api.clip import SpeechClip
+    from airflow_provider_pixverse._api.waiting import FinalClip
+    from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
+
+# What a retry does when a create's answer was lost and the listing shows a clip that only may be its job.
+LOST_ANSWER_CHOICES = ("fail", "create")
+
+
+class PixVerseBaseCreatingOperator(PixVerseBaseClipOperator):
+    """Base of the operators that create clips: the create settings, the account, intents and re-sends.
+
+    The settings are sent as given and checked against the model first (before anything is sent).
+
+    :param on_lost_answer: What a retry does when an earlier try's create got no answer and the
+        account shows a clip with this text, voice and model that may still differ in a setting no
+        clip shows (``speed``, ``emotion``, ...): ``"fail"`` (the default) names the clip and sends
+        nothing; ``"create"`` creates anew, which may pay twice.
+    """
+
+    def __init__(
+        self,
+        *,
+        text: str,
+        voice_id: str,
+        model: str | None = None,
+        account_email: str | None = None,
+        language_code: str | None = None,
+        speed: float | None = None,
+        volume: float | None = None,
+        pitch: int | None = None,
+        emotion: str | None = None,
+        stability: float | None = None,
+        similarity_boost: float | None = None,
+        style: float | None = None,
+        use_speaker_boost: bool | None = None,
+        reply_url: str | None = None,
+        reply_ref: str | None = None,
+        max_jobs: int | None = None,
+        resubmit_on_failure: int = 0,
+        on_lost_answer: str = "fail",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if on_lost_answer not in LOST_ANSWER_CHOICES:
+            raise PixVerseInvalidInputError(
+                f"on_lost_answer={on_lost_answer!r} must be one of {', '.join(map(repr, LOST_ANSWER_CHOICES))}"
+            )
+        self.text = text
+        self.voice_id = voice_id
+        self.model = model
+        self.account_email = account_email
+        self.language_code = language_code
+        self.settings = {
+            "speed": speed,
+            "volume": volume,
+            "pitch": pitch,
+            "emotion": emotion,
+            "stability": stability,
+            "similarity_boost": similarity_boost,
+            "style": style,
+            "use_speaker_boost": use_speaker_boost,
+            "reply_url": reply_url,
+            "reply_ref": reply_ref,
+            "max_jobs": max_jobs,
+        }
+        self.resubmit_on_failure = resubmit_on_failure
+        self.on_lost_answer = on_lost_answer
+
+    # -- the request -----------------------------------------------------------------------------
+
+    def speech_request(self, text: str) -> SpeechRequest:
+        """The request for ``text`` with this task's voice, model and settings; refused before anything is sent."""
+        build_create_form(".", self.voice_id, model=self.model, language_code=self.language_code, **self.settings)
+        return SpeechRequest.of(text, self.voice_id, self.model, language_code=self.language_code, **self.settings)
+
+    def _send_create(self, request: SpeechRequest, hook: PixVerseHook | None = None) -> str:
+        """Send one create of ``request``'s text with this task's settings; the new ``audio_id``."""
+        return (hook or self.hook).create_speech(request.text, **self._create_arguments(request))
+
+    def _create_arguments(self, request: SpeechRequest) -> dict[str, Any]:
+        """The keyword arguments of the hook's create (everything but the text)."""
+        return {
+            "voice_id": self.voice_id,
+            "model": self.model,
+            "email": self.account_email,
+            "language_code": self.language_code,
+            **self.settings,
+        }
+
+    # -- the task state store and the intent -----------------------------------------------------------
+
+    def _state_store(self, context: Context) -> Any:
+        store = context.get("task_state_store")
+        if store is None:
+            self.log.warning("No task state store (it needs Airflow 3.3+): a retry of this task will create a new clip")
+        return store
+
+    def _intent(self, request: SpeechRequest) -> CreateIntent:
+        """The intent to create ``request`` with this task's account, as of now."""
+        return CreateIntent.of(
+            request, email=self.account_email or self.hook.settings.email, now=self.hook.clock.time()
+        )
+
+    def recover_lost_jobs(
+        self, lost: list[tuple[CreateIntent, SpeechRequest]], *, claimed: frozenset[str] = frozenset()
+    ) -> list[str | None]:
+        """The jobs that creates an earlier try sent made although their answers were lost, in order.
+
+        One listing of the account serves every intent. ``None`` where there is no such job (create
+        it); a clip that only may be it fails the task (:class:`PixVerseLostAnswerError`, naming the
+        clip) unless ``on_lost_answer="create"``. Where the account cannot be listed (400: no account
+        named where several are configured), the create it meant was refused alike: ``None``.
+        """
+        if not lost:
+            return []
+        try:
+            clips = self.hook.list_speech(email=lost[0][0].email, max_items=SEARCH_DEPTH)
+        except PixVerseBadRequestError as error:
+            self.log.warning("Could not look for the job an earlier try meant to create (%s): creating", error)
+            return [None] * len(lost)
+        taken = set(claimed)
+        found: list[str | None] = []
+        for intent, request in lost:
+            audio_id = self._recover(intent, request, clips, frozenset(taken))
+            if audio_id is not None:
+                taken.add(audio_id)
+            found.append(audio_id)
+        return found
+
+    def _recover(
+        self, intent: CreateIntent, request: SpeechRequest, clips: list[SpeechClip], claimed: frozenset[str]
+    ) -> str | None:
+        if not intent.is_for(request):
+            self.log.info("An earlier try meant to create another request (the text or settings changed): creating")
+            return None
+        job = find_intended(intent, request, clips, claimed=claimed)
+        if job.found is not None and job.found.audio_id:
+            self.log.warning("An earlier try created %s but never got the answer; resuming it", job.found.audio_id)
+            return job.found.audio_id
+        if job.unsure is not None:
+            hidden = ", ".join(request.hidden_settings)
+            message = (
+                f"an earlier try sent a create whose answer was lost; the account's clip {job.unsure.audio_id} has "
+                f"this text, voice and model, but a clip does not show {hidden}, so it may be another request's"
+            )
+            if self.on_lost_answer == "create":
+                self.log.warning("%s: creating anew (on_lost_answer='create'; this may pay twice)", message)
+                return None
+            raise PixVerseLostAnswerError(
+                f"{message}. Nothing was sent. Check that clip; to create anew (perhaps paying twice), "
+                "set on_lost_answer='create' or clear the task's state"
+            )
+        self.log.info("An earlier try meant to create a clip, and the account shows none like it: creating")
+        return None
+
+    # -- resuming and re-sending -------------------------------------------------------------------------
+
+    def _earlier_clip_usable(self, audio_id: str) -> bool:
+        """Whether a clip an earlier try created is worth resuming: not gone, and not final other than COMPLETED."""
+        try:
+            clip = self.hook.get_speech(audio_id)
+        except PixVerseNotFoundError:
+            self.log.warning("Clip %s from an earlier try is gone; creating a new one", audio_id)
+            return False
+        final = final_from_clip(clip)
+        if final is not None and not final.completed:
+            self.log.warning("Clip %s from an earlier try ended %s; creating a new one", audio_id, clip.status_label)
+            return False
+        self.log.info("Resuming clip %s created by an earlier try (%s)", audio_id, clip.status_label)
+        return True
+
+    def _resubmit_or_raise(self, final: FinalClip, resubmits: int, what: str = "") -> int:
+        """A clip that did not complete: the count of re-sends after sending it again, or its failure raised."""
+        if resubmits >= self.resubmit_on_failure:
+            raise final.failure
+        self.log.warning(
+            "%s%s; re-submitting%s (%d of %d)",
+            f"{what}: " if what else "",
+            final.failure,
+            " it alone" if what else "",
+            resubmits + 1,
+            self.resubmit_on_failure,
+        )
+        return resubmits + 1
+
+    def _account_name(self) -> str:
+        """The PixVerse account creates go to, for messages."""
+        account = self.account_email or self.hook.settings.email
+        return repr(account) if account else f"the default account of connection {self.pixverse_conn_id!r}"
