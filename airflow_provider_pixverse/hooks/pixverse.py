@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
-import ssl
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -39,9 +37,22 @@ from airflow_provider_pixverse._api.request import (
 )
 from airflow_provider_pixverse._api.response import parse_created_audio_id, parse_voices, require_dict
 from airflow_provider_pixverse._api.retry import RetryPolicy
+from airflow_provider_pixverse.hooks._transport import (
+    SESSIONS,
+    aiohttp_failures,
+    aiohttp_form,
+    api_session,
+    multipart_fields,
+    redirect_target,
+    refuse_announced,
+    refuse_size,
+    requests_failures,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+    from collections.abc import Generator, Iterator, Sequence
+
+__all__ = ["PixVerseHook"]
 
 MEDIA_CHUNK_SIZE = 1024 * 1024
 _ANSWER_CHUNK_SIZE = 64 * 1024
@@ -152,7 +163,7 @@ class PixVerseHook(BaseHook):
     @cached_property
     def session(self) -> requests.Session:
         """The sync HTTP session for API calls (the token is added per request, not here)."""
-        return _api_session()
+        return api_session()
 
     # -- sync API --------------------------------------------------------------------------
 
@@ -198,7 +209,7 @@ class PixVerseHook(BaseHook):
         def create(text: str, arguments: dict[str, Any]) -> str | PixVerseError:
             session = getattr(local, "session", None)
             if session is None:
-                session = local.session = _api_session()
+                session = local.session = api_session()
                 sessions.append(session)
             return self._create_or_error(text, arguments, session)
 
@@ -267,12 +278,12 @@ class PixVerseHook(BaseHook):
             media_session.trust_env = False  # no .netrc credentials either
             for _hop in range(MAX_REDIRECTS + 1):
                 check_media_url(url, api_scheme=api_scheme)
-                with _requests_failures(f"fetching the media URL {url}"):
+                with requests_failures(f"fetching the media URL {url}"):
                     response = media_session.get(url, stream=True, timeout=self.settings.timeout, allow_redirects=False)
                 if not response.is_redirect:
                     break
                 response.close()
-                url = _redirect_target(url, response.headers.get("location", ""))
+                url = redirect_target(url, response.headers.get("location", ""))
             else:
                 raise PixVerseResponseError(f"the media URL {url} redirected more than {MAX_REDIRECTS} times")
             with response:
@@ -299,22 +310,22 @@ class PixVerseHook(BaseHook):
     def _send(self, settings: ApiSettings, request: ApiRequest, session: requests.Session | None = None) -> Any:
         what = f"{request.method} {request.path}"
         deadline = self.clock.time() + settings.timeout
-        with _requests_failures(what, audio_id=request.audio_id):
+        with requests_failures(what, audio_id=request.audio_id):
             response = (session or self.session).request(
                 request.method,
                 request.url(settings),
-                files=_multipart(request.form),
+                files=multipart_fields(request.form),
                 headers=settings.headers(),
                 timeout=settings.timeout,
                 allow_redirects=False,
                 stream=True,
             )
         with response:
-            _refuse_announced(response.headers.get("content-length"), settings.max_answer_bytes, what)
+            refuse_announced(response.headers.get("content-length"), settings.max_answer_bytes, what)
             body = bytearray()
             for chunk in self._read_chunks(response, what, _ANSWER_CHUNK_SIZE, deadline, audio_id=request.audio_id):
                 body += chunk
-                _refuse_size(len(body), settings.max_answer_bytes, what)
+                refuse_size(len(body), settings.max_answer_bytes, what)
         return settings.parse(response.status_code, response.headers, bytes(body), audio_id=request.audio_id)
 
     def _read_chunks(
@@ -328,7 +339,7 @@ class PixVerseHook(BaseHook):
     ) -> Iterator[bytes]:
         """The body as it arrives (decoded), failing once ``deadline`` passes, however slowly it drips."""
         while True:
-            with _requests_failures(what, audio_id=audio_id):
+            with requests_failures(what, audio_id=audio_id):
                 chunk = response.raw.read1(chunk_size, decode_content=True)
             if not chunk:
                 return
@@ -361,28 +372,28 @@ class PixVerseHook(BaseHook):
         """Let go of the async HTTP session (closed with the last hook of the event loop that uses it)."""
         if self._async_client is not None:
             self._async_client = None
-            await _SESSIONS.release()
+            await SESSIONS.release()
 
     async def _asend(self, settings: ApiSettings, request: ApiRequest) -> Any:
         if self._async_client is None:
-            self._async_client = _SESSIONS.acquire()
+            self._async_client = SESSIONS.acquire()
         what = f"{request.method} {request.path}"
         async with (
-            _aiohttp_failures(what, audio_id=request.audio_id),
+            aiohttp_failures(what, audio_id=request.audio_id),
             self._async_client.request(
                 request.method,
                 URL(request.url(settings), encoded=True),  # the audio_id is sent exactly as given
-                data=_aiohttp_form(request.form),
+                data=aiohttp_form(request.form),
                 headers=settings.headers(),
                 timeout=aiohttp.ClientTimeout(total=settings.timeout),
                 allow_redirects=False,
             ) as response,
         ):
-            _refuse_announced(response.headers.get("content-length"), settings.max_answer_bytes, what)
+            refuse_announced(response.headers.get("content-length"), settings.max_answer_bytes, what)
             body = bytearray()
             async for chunk in response.content.iter_chunked(_ANSWER_CHUNK_SIZE):
                 body += chunk
-                _refuse_size(len(body), settings.max_answer_bytes, what)
+                refuse_size(len(body), settings.max_answer_bytes, what)
         return settings.parse(response.status, response.headers, bytes(body), audio_id=request.audio_id)
 
     # -- retries of the sync calls ------------------------------------------------------------
@@ -418,134 +429,5 @@ class PixVerseHook(BaseHook):
         }
 
 
-def _api_session() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False  # no .netrc credentials, no proxy settings that could see the token
-    return session
-
-
 def _should_retry(policy: RetryPolicy, error: BaseException, *, idempotent: bool) -> bool:
     return policy.should_retry(error, idempotent=idempotent)
-
-
-# -- the transport seams: each transport's failures become PixVerseConnectionError here, and only here.
-
-
-@contextlib.contextmanager
-def _requests_failures(what: str, *, audio_id: str | None = None) -> Iterator[None]:
-    """Map a ``requests``/``urllib3`` failure to :class:`PixVerseConnectionError`."""
-    from urllib3.exceptions import HTTPError as Urllib3Error
-
-    try:
-        yield
-    except (requests.RequestException, Urllib3Error) as error:
-        raise PixVerseConnectionError(
-            f"{what} failed: {type(error).__name__}", audio_id=audio_id, request_sent=not _never_sent(error)
-        ) from error
-
-
-@contextlib.asynccontextmanager
-async def _aiohttp_failures(what: str, *, audio_id: str | None = None) -> AsyncIterator[None]:
-    """Map an ``aiohttp`` failure (or its timeout) to :class:`PixVerseConnectionError`."""
-    try:
-        yield
-    except (aiohttp.ClientError, TimeoutError) as error:
-        never_sent = isinstance(error, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))
-        raise PixVerseConnectionError(
-            f"{what} failed: {type(error).__name__}", audio_id=audio_id, request_sent=not never_sent
-        ) from error
-
-
-def _never_sent(error: BaseException) -> bool:
-    """Whether ``requests`` failed before the request could reach the server."""
-    if isinstance(error, requests.ConnectTimeout):
-        return True
-    if isinstance(error, requests.ConnectionError):
-        from urllib3.exceptions import NewConnectionError
-
-        reason = getattr(error.args[0], "reason", None) if error.args else None
-        return isinstance(reason, NewConnectionError)
-    return False
-
-
-def _refuse_announced(content_length: str | None, limit: int, what: str) -> None:
-    if content_length and content_length.isdigit():
-        _refuse_size(int(content_length), limit, what)
-
-
-def _refuse_size(size: int, limit: int, what: str) -> None:
-    if size > limit:
-        raise PixVerseResponseError(f"the answer to {what} is over the {limit}-byte limit of an API answer")
-
-
-def _redirect_target(url: str, location: str) -> str:
-    from urllib.parse import urljoin
-
-    if not location:
-        raise PixVerseResponseError(f"the media URL {url} redirected nowhere (no Location header)")
-    return urljoin(url, location)
-
-
-def _multipart(form: dict[str, str] | None) -> dict[str, tuple[None, str]] | None:
-    """Form fields as multipart parts (no file name), the encoding the create endpoint takes."""
-    return {key: (None, value) for key, value in form.items()} if form else None
-
-
-def _aiohttp_form(form: dict[str, str] | None) -> Any:
-    """Form fields as a multipart body for aiohttp, the encoding the create endpoint takes."""
-    if not form:
-        return None
-    data = aiohttp.FormData(default_to_multipart=True)
-    for key, value in form.items():
-        data.add_field(key, value)
-    return data
-
-
-class _SessionPool:
-    """One aiohttp session per event loop, shared by every hook of that loop, closed with its last user.
-
-    A thousand waiting clips in one triggerer then keep one session and one connection pool between
-    them, not one each. Requests carry their own headers (the token), so sharing is safe across
-    connections; one request's failure or cancellation leaves the session to the others.
-    """
-
-    def __init__(self) -> None:
-        self._sessions: dict[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, int]] = {}
-
-    def acquire(self) -> aiohttp.ClientSession:
-        """The loop's session, opened on first use; count one more user."""
-        loop = asyncio.get_running_loop()
-        session, users = self._sessions.get(loop, (None, 0))
-        if session is None or session.closed:
-            # The TLS context is built once per process: building one costs tens of ms.
-            connector = aiohttp.TCPConnector(ssl=shared_ssl_context(), limit=SESSION_CONNECTIONS, ttl_dns_cache=300)
-            session, users = aiohttp.ClientSession(connector=connector, trust_env=False), 0
-        self._sessions[loop] = (session, users + 1)
-        return session
-
-    async def release(self) -> None:
-        """One user fewer; the last one closes the session."""
-        loop = asyncio.get_running_loop()
-        session, users = self._sessions.get(loop, (None, 0))
-        if session is None:
-            return
-        if users > 1:
-            self._sessions[loop] = (session, users - 1)
-            return
-        del self._sessions[loop]
-        await session.close()
-
-    def users(self) -> int:
-        """How many hooks of the running loop hold its session (for tests)."""
-        return self._sessions.get(asyncio.get_running_loop(), (None, 0))[1]
-
-
-# Connections one event loop keeps open to the API at most.
-SESSION_CONNECTIONS = 16
-_SESSIONS = _SessionPool()
-
-
-@functools.cache
-def shared_ssl_context() -> ssl.SSLContext:
-    """The TLS context of every async session in the process (building one loads the CA store)."""
-    return ssl.create_default_context()

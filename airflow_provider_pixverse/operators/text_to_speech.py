@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from airflow_provider_pixverse._api.speech_request import SpeechRequest
     from airflow_provider_pixverse._api.waiting import FinalClip
 
+__all__ = ["PixVerseTextToSpeechOperator"]
+
 JOB_STATE_KEY = "pixverse_speech_job"
 ESTIMATE_XCOM_KEY = "pixverse_credits_estimate"
 # Parts of one text created at once. An account runs 1 to 8 jobs at once (its maxJobs); two keeps a

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 
+__all__ = ["PixVerseSpeechSensor"]
+
 DEFAULT_POKE_INTERVAL = 10.0
 DEFAULT_TIMEOUT = 60 * 60.0
 

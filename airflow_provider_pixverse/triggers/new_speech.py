@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
     from airflow_provider_pixverse._api.clip import SpeechClip
 
+__all__ = ["PixVerseNewSpeechTrigger"]
+
 WATERMARK_KEY = "pixverse_watermark"
 _WATCHER_IDS = itertools.count()
 

@@ -13,7 +13,8 @@ from airflow_provider_pixverse.account_poll import NEEDS, SharedAccountPoll
 
 # Imported with the trigger module, so the triggerer pays for the HTTP stack once, when it loads
 # this class, and never inside a trigger's run().
-from airflow_provider_pixverse.hooks.pixverse import PixVerseHook, shared_ssl_context
+from airflow_provider_pixverse.hooks._transport import shared_ssl_context
+from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
 
 # Loading the CA store takes tens of milliseconds: do it now, not in the first trigger's run().
 shared_ssl_context()
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from airflow_provider_pixverse._api.clip import SpeechClip
+
+__all__ = ["PixVerseSpeechClipsTrigger", "PixVerseSpeechTrigger"]
 
 
 class PixVerseSpeechTrigger(SharedAccountPoll, BaseEventTrigger):

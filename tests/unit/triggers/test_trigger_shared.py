@@ -16,7 +16,8 @@ from pixverse_testing import use_connection
 
 from airflow_provider_pixverse._compat import HAS_SHARED_STREAMS
 from airflow_provider_pixverse.account_poll import NEEDS
-from airflow_provider_pixverse.hooks.pixverse import _SESSIONS, PixVerseHook
+from airflow_provider_pixverse.hooks._transport import SESSIONS as _SESSIONS
+from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
 from airflow_provider_pixverse.triggers.pixverse import PixVerseSpeechTrigger
 
 if TYPE_CHECKING:
