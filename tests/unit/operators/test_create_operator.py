@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
-from pixverse_testing import RecordingTaskInstance, api_requests
+from pixverse_testing import MemoryStateStore, RecordingTaskInstance, api_requests
 
 from airflow_provider_pixverse._api import PixVerseInvalidInputError, PixVerseJobFailedError
 from airflow_provider_pixverse.operators.pixverse import AUDIO_ID_STATE_KEY, PixVerseCreateSpeechOperator
@@ -13,22 +13,6 @@ if TYPE_CHECKING:
     from airflow_provider_pixverse.sandbox import PixVerseSandbox
 
 VOICE = "minimax_english_radiant_girl"
-
-
-class MemoryStateStore:
-    """The task state store's get/set/delete, kept in memory across tries of one test."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    def set(self, key: str, value: Any) -> None:
-        self.values[key] = value
-
-    def delete(self, key: str) -> None:
-        self.values.pop(key, None)
 
 
 def run(

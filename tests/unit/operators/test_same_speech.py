@@ -8,12 +8,11 @@ good), in the create operator and in the one-task operator alike.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from pixverse_testing import RecordingTaskInstance, api_requests
+from pixverse_testing import MemoryStateStore, RecordingTaskInstance, api_requests
 
 from airflow_provider_pixverse.exceptions import PixVerseConnectionError, PixVerseLostAnswerError
 from airflow_provider_pixverse.model_list import forget_model_lists
@@ -32,28 +31,12 @@ VOICE = "minimax_english_radiant_girl"
 TEXT = "Spoken once, at one speed."
 
 
-class Store:
-    """The task state store's get/set/delete, as JSON, across tries of one test."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    def set(self, key: str, value: Any) -> None:
-        self.values[key] = json.loads(json.dumps(value))
-
-    def delete(self, key: str) -> None:
-        self.values.pop(key, None)
-
-
 @pytest.fixture(autouse=True)
 def _fresh_model_list() -> None:
     forget_model_lists()
 
 
-def execute(operator: Any, store: Store) -> Any:
+def execute(operator: Any, store: MemoryStateStore) -> Any:
     return operator.execute({"ti": RecordingTaskInstance(), "task_state_store": store})
 
 
@@ -79,7 +62,7 @@ def tts_op(destination: Path, **kwargs: Any) -> PixVerseTextToSpeechOperator:
     )
 
 
-def lose_first_create(sandbox: PixVerseSandbox, operator: Any, store: Store) -> None:
+def lose_first_create(sandbox: PixVerseSandbox, operator: Any, store: MemoryStateStore) -> None:
     """The first try's create is dropped before it reaches the API (its answer is lost; no job made)."""
     sandbox.add_fault("drop", count=1, path_contains="/speech/create")
     with pytest.raises(PixVerseConnectionError):
@@ -87,7 +70,7 @@ def lose_first_create(sandbox: PixVerseSandbox, operator: Any, store: Store) -> 
 
 
 def test_create_retry_does_not_adopt_a_clip_made_at_another_speed(pixverse_sandbox: PixVerseSandbox) -> None:
-    store = Store()
+    store = MemoryStateStore()
     lose_first_create(pixverse_sandbox, create_op(speed=1.5), store)
     other = pixverse_sandbox.add_clip(text=TEXT, voice_id=VOICE, status="COMPLETED")  # another task's, speed 1.0
     with pytest.raises(PixVerseLostAnswerError, match=other["audio_id"]) as refused:
@@ -98,7 +81,7 @@ def test_create_retry_does_not_adopt_a_clip_made_at_another_speed(pixverse_sandb
 
 
 def test_create_retry_creates_anew_when_the_user_opted_in(pixverse_sandbox: PixVerseSandbox) -> None:
-    store = Store()
+    store = MemoryStateStore()
     lose_first_create(pixverse_sandbox, create_op(speed=1.5), store)
     other = pixverse_sandbox.add_clip(text=TEXT, voice_id=VOICE, status="COMPLETED")
     clip = execute(create_op(speed=1.5, on_lost_answer="create"), store)
@@ -109,7 +92,7 @@ def test_create_retry_creates_anew_when_the_user_opted_in(pixverse_sandbox: PixV
 def test_create_retry_still_adopts_its_job_when_the_clip_shows_every_setting(
     pixverse_sandbox: PixVerseSandbox,
 ) -> None:
-    store = Store()
+    store = MemoryStateStore()
     lose_first_create(pixverse_sandbox, create_op(), store)
     made = pixverse_sandbox.add_clip(text=TEXT, voice_id=VOICE, status="COMPLETED")
     assert execute(create_op(), store)["audio_id"] == made["audio_id"]
@@ -119,7 +102,7 @@ def test_create_retry_still_adopts_its_job_when_the_clip_shows_every_setting(
 def test_tts_retry_does_not_adopt_a_clip_made_at_another_speed(
     pixverse_sandbox: PixVerseSandbox, tmp_path: Path
 ) -> None:
-    store = Store()
+    store = MemoryStateStore()
     lose_first_create(pixverse_sandbox, tts_op(tmp_path / "out.mp3", speed=1.5), store)
     other = pixverse_sandbox.add_clip(text=TEXT, voice_id=VOICE, status="COMPLETED")
     with pytest.raises(PixVerseLostAnswerError, match=other["audio_id"]):
@@ -130,7 +113,7 @@ def test_tts_retry_does_not_adopt_a_clip_made_at_another_speed(
 
 def test_tts_retry_creates_when_the_account_cannot_be_listed(pixverse_sandbox: PixVerseSandbox, tmp_path: Path) -> None:
     """The create operator's fix for a refused listing (400) holds for the one-task operator too."""
-    store = Store()
+    store = MemoryStateStore()
     lose_first_create(pixverse_sandbox, tts_op(tmp_path / "out.mp3"), store)
     assert store.values[JOB_STATE_KEY]["parts"][0]["intent"] is not None
     body = {"error": "Parameter email is required when several accounts are configured", "code": 400}
@@ -144,12 +127,12 @@ def test_reuse_from_never_takes_a_clip_for_a_request_with_settings_no_clip_shows
     pixverse_sandbox: PixVerseSandbox,
 ) -> None:
     pixverse_sandbox.add_clip(text=TEXT, voice_id=VOICE, status="COMPLETED")
-    execute(create_op(speed=1.5, reuse_from=50), Store())
+    execute(create_op(speed=1.5, reuse_from=50), MemoryStateStore())
     assert creates(pixverse_sandbox) == 1
 
 
 def test_an_intent_of_an_earlier_release_is_still_read(pixverse_sandbox: PixVerseSandbox) -> None:
-    store = Store()
+    store = MemoryStateStore()
     store.set(
         INTENT_STATE_KEY,
         {"text_sha256": "0" * 64, "voice_id": VOICE, "model": "speech-2.8-hd", "email": None, "recorded_at": 0.0},

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
-from pixverse_testing import RecordingTaskInstance, api_requests
+from pixverse_testing import MemoryStateStore, RecordingTaskInstance, api_requests
 
 from airflow_provider_pixverse.exceptions import (
     DestinationExistsError,
@@ -30,22 +30,6 @@ if TYPE_CHECKING:
 
 VOICE = "minimax_english_radiant_girl"
 EMAIL = "sandbox@example.com"
-
-
-class MemoryStateStore:
-    """The task state store's get/set/delete, kept in memory across tries of one test."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    def set(self, key: str, value: Any) -> None:
-        self.values[key] = json.loads(json.dumps(value))  # what a real store keeps: JSON
-
-    def delete(self, key: str) -> None:
-        self.values.pop(key, None)
 
 
 @pytest.fixture(autouse=True)
