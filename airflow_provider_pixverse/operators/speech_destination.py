@@ -9,7 +9,6 @@ object of other content, joins parts into one MP3, and builds the metadata store
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,8 +34,6 @@ if TYPE_CHECKING:
 SPLIT_MODES = ("join", "parts")
 _READ_BLOCK = 1024 * 1024
 
-log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class SpeechDestination:
@@ -47,12 +44,14 @@ class SpeechDestination:
     :param split: ``"join"`` for one object, ``"parts"`` for one numbered object per part.
     :param conn_id: The object store's connection, if any.
     :param overwrite: Replace an object that holds other content.
+    :param log: Where to say what was found (the task's log).
     """
 
     destination: str | ObjectStoragePath
     split: str
     conn_id: str | None
     overwrite: bool
+    log: Any  # the task's logger (its type differs between Airflow versions)
 
     def targets(self, request: SpeechRequest, parts: int) -> list[ObjectStoragePath]:
         """The objects written: the one object, or with ``split="parts"`` one numbered object per part."""
@@ -77,7 +76,7 @@ class SpeechDestination:
         for target in self.targets(request, parts):
             metadata, why = stored_speech(target, request.key)
             if metadata is None:
-                log.info("Creating the speech: %s", why)
+                self.log.info("Creating the speech: %s", why)
                 return None
             found.append(metadata)
         return found
@@ -92,7 +91,7 @@ class SpeechDestination:
             if not exists:
                 continue
             if same_key_as(target, request.key):
-                log.warning("%s holds this speech, damaged: it will be replaced", object_uri(target))
+                self.log.warning("%s holds this speech, damaged: it will be replaced", object_uri(target))
                 replace = True
             elif not self.overwrite:
                 raise DestinationExistsError(
@@ -108,6 +107,7 @@ def join_parts(
     target: ObjectStoragePath,
     *,
     overwrite: bool,
+    log: Any,
 ) -> tuple[WrittenObject, float]:
     """Download the parts (``fetch``) into a local folder, join them frame by frame, write the one MP3 to ``target``."""
     from airflow.providers.common.compat.sdk import ObjectStoragePath

@@ -194,7 +194,7 @@ class PixVerseTextToSpeechOperator(PixVerseBaseCreatingOperator):
 
     @property
     def _destination(self) -> SpeechDestination:
-        return SpeechDestination(self.destination, self.split, self.storage_conn_id, self.overwrite)
+        return SpeechDestination(self.destination, self.split, self.storage_conn_id, self.overwrite, self.log)
 
     def _reuse(self, context: Context, request: SpeechRequest) -> str | list[str] | None:
         """When the destination holds this request's speech, intact: its URI(s), having sent nothing."""
@@ -358,7 +358,7 @@ class PixVerseTextToSpeechOperator(PixVerseBaseCreatingOperator):
             written = fetch(clips[0], targets[0], replace=overwrite)
             results.append(speech_metadata(request, job, job.parts, clips, written, clips[0].duration))
         else:
-            written, duration = join_parts(fetch, clips, targets[0], overwrite=overwrite)
+            written, duration = join_parts(fetch, clips, targets[0], overwrite=overwrite, log=self.log)
             results.append(speech_metadata(request, job, job.parts, clips, written, duration))
         for metadata, target in zip(results, targets, strict=True):
             where = write_metadata(target, metadata)
