@@ -86,10 +86,3 @@ class SpeechRequest:
         if self.language_code is not None and clip.language_code != self.language_code:
             return Match.DIFFERENT
         return Match.UNSURE if self.hidden_settings else Match.SAME
-
-    def describe(self) -> str:
-        """The request in a few words, for messages (the text by its length only)."""
-        settings = ", ".join(f"{name}={value!r}" for name, value in sorted(self.settings.items()))
-        return f"{len(self.text)} characters, voice {self.voice_id!r}, model {self.model!r}" + (
-            f", {settings}" if settings else ""
-        )

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
     from airflow_provider_pixverse._api.clip import SpeechClip
     from airflow_provider_pixverse._api.waiting import FinalClip
-    from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
 
 # What a retry does when a create's answer was lost and the listing shows a clip that only may be its job.
 LOST_ANSWER_CHOICES = ("fail", "create")
@@ -103,9 +102,9 @@ class PixVerseBaseCreatingOperator(PixVerseBaseClipOperator):
         build_create_form(".", self.voice_id, model=self.model, language_code=self.language_code, **self.settings)
         return SpeechRequest.of(text, self.voice_id, self.model, language_code=self.language_code, **self.settings)
 
-    def _send_create(self, request: SpeechRequest, hook: PixVerseHook | None = None) -> str:
+    def _send_create(self, request: SpeechRequest) -> str:
         """Send one create of ``request``'s text with this task's settings; the new ``audio_id``."""
-        return (hook or self.hook).create_speech(request.text, **self._create_arguments(request))
+        return self.hook.create_speech(request.text, **self._create_arguments(request))
 
     def _create_arguments(self, request: SpeechRequest) -> dict[str, Any]:
         """The keyword arguments of the hook's create (everything but the text)."""
