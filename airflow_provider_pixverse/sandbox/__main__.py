@@ -8,6 +8,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
+from airflow_provider_pixverse.sandbox.jobs import DEFAULT_MAX_JOBS
 from airflow_provider_pixverse.sandbox.service import PixVerseSandbox
 
 if TYPE_CHECKING:
@@ -26,6 +27,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--queued-seconds", type=float, default=0.2, help="time a new clip stays QUEUED")
     parser.add_argument("--generating-seconds", type=float, default=0.5, help="time it then stays GENERATING")
     parser.add_argument("--media-host", default=None, help="host name to put in media URLs")
+    parser.add_argument(
+        "--max-jobs",
+        type=lambda value: None if value.lower() == "none" else int(value),
+        default=DEFAULT_MAX_JOBS,
+        help=f"jobs each account runs at once, 1 to 8, or 'none' for no limit (default {DEFAULT_MAX_JOBS})",
+    )
     return parser.parse_args(argv)
 
 
@@ -43,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         token=args.token,
+        max_jobs=args.max_jobs,
         queued_seconds=args.queued_seconds,
         generating_seconds=args.generating_seconds,
         media_host=args.media_host,

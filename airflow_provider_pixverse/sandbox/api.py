@@ -11,6 +11,7 @@ from urllib.parse import parse_qs
 from airflow_provider_pixverse.sandbox import mp3
 from airflow_provider_pixverse.sandbox.credits import NotEnoughCredits
 from airflow_provider_pixverse.sandbox.forms import parse_fields
+from airflow_provider_pixverse.sandbox.jobs import AccountBusy
 from airflow_provider_pixverse.sandbox.responses import Response, error_response, json_response
 from airflow_provider_pixverse.sandbox.state import ClipNotFound, SandboxState
 from airflow_provider_pixverse.sandbox.validation import ValidationError, validate_create
@@ -84,7 +85,14 @@ def endpoint(method: str, raw_path: str) -> str:
 
 def _create(request: Request, state: SandboxState) -> Response:
     fields = parse_fields(request.body, request.headers.get("Content-Type"))
-    clip = state.create(validate_create(fields), charge=True)
+    if not fields.get("email"):  # as the listing: no account named is refused where several are configured
+        fields = {**fields, "email": state.only_account()}
+    try:
+        clip = state.create(validate_create(fields), charge=True, as_job=True)
+    except AccountBusy as busy:
+        refused = error_response(429, str(busy), with_code=True)
+        refused.headers["Retry-After"] = str(busy.retry_after)
+        return refused
     return json_response(200, state.clip_json(clip))
 
 

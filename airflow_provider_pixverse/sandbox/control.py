@@ -90,6 +90,15 @@ def _route(request: Request, sandbox: ControlledSandbox) -> Response:
     if path == "/request_counts" and method == "DELETE":
         sandbox.reset_request_counts()
         return json_response(200, sandbox.request_counts())
+    if path == "/max_jobs" and method == "POST":
+        data = _body(request)
+        sandbox.set_max_jobs(data.get("max_jobs"), email=data.get("email"))
+        return json_response(200, {"ok": True})
+    if path == "/jobs" and method == "GET":
+        email = request.query("email") or DEFAULT_EMAIL
+        return json_response(200, {"email": email, "high_water": sandbox.jobs_high_water(email)})
+    if path == "/create_outcomes" and method == "GET":
+        return json_response(200, sandbox.create_outcomes())
     if path == "/credits" and method == "POST":
         data = _body(request)
         email = str(data.get("email") or DEFAULT_EMAIL)

@@ -56,8 +56,19 @@ class RecordedRequest:
             "endpoint": self.endpoint,
             "host_header": self.host_header,
             "status": self.status,
+            "outcome": create_outcome(self.status) if self.endpoint == "create" else None,
             "at": self.at,
         }
+
+
+CREATE_OUTCOMES = ("accepted", "busy", "refused")
+
+
+def create_outcome(status: int | None) -> str:
+    """What a create's answer means: ``accepted`` (200: a job was made), ``busy`` (429: none), else ``refused``."""
+    if status == 200:
+        return "accepted"
+    return "busy" if status == 429 else "refused"
 
 
 class RequestLog:
@@ -68,6 +79,7 @@ class RequestLog:
         self._requests: list[RecordedRequest] = []
         self._counts: Counter[str] = Counter()
         self._endpoints: Counter[str] = Counter()
+        self._creates: Counter[str] = Counter()
         self._media_bytes = 0
 
     def add(self, request: RecordedRequest) -> None:
@@ -76,6 +88,18 @@ class RequestLog:
             self._requests.append(request)
             self._counts[request.kind] += 1
             self._endpoints[request.endpoint] += 1
+
+    def answered(self, request: RecordedRequest, status: int | None) -> None:
+        """Record the status a request was answered with (``None``: dropped); creates are counted by outcome."""
+        request.status = status
+        if request.endpoint == "create":
+            with self._lock:
+                self._creates[create_outcome(status)] += 1
+
+    def create_outcomes(self) -> dict[str, int]:
+        """Creates by outcome since the start: ``accepted`` (a job made), ``busy`` (429), ``refused`` (other)."""
+        with self._lock:
+            return {outcome: self._creates.get(outcome, 0) for outcome in CREATE_OUTCOMES}
 
     def add_media_bytes(self, count: int) -> None:
         """Count bytes of media sent."""

@@ -128,7 +128,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         sandbox.log.add(record)
         request = Request(self.command, self.path, headers, body)
         response = self._answer(request, kind)
-        record.status = None if response.drop else response.status
+        sandbox.log.answered(record, None if response.drop else response.status)
         self._write(response, kind)
 
     def _answer(self, request: Request, kind: str) -> Response:

@@ -9,6 +9,7 @@ from typing import Any
 
 from airflow_provider_pixverse.sandbox.api import ENDPOINTS
 from airflow_provider_pixverse.sandbox.faults import FaultBook, make_fault
+from airflow_provider_pixverse.sandbox.jobs import DEFAULT_MAX_JOBS
 from airflow_provider_pixverse.sandbox.records import RecordedRequest, RequestLog
 from airflow_provider_pixverse.sandbox.server import SandboxServer
 from airflow_provider_pixverse.sandbox.state import SandboxState
@@ -25,6 +26,9 @@ class PixVerseSandbox:
     :param queued_seconds: how long a new clip stays QUEUED.
     :param generating_seconds: how long it then stays GENERATING before it ends.
     :param media_host: host name put in media URLs instead of ``host`` (same server).
+    :param max_jobs: how many jobs each account runs at once (the API's ``maxJobs``, 1 to 8; default
+        :data:`~airflow_provider_pixverse.sandbox.jobs.DEFAULT_MAX_JOBS`); a create beyond it is refused
+        with 429 and ``Retry-After``. ``None``: no limit, for tests about something else.
     """
 
     def __init__(
@@ -36,10 +40,11 @@ class PixVerseSandbox:
         generating_seconds: float = 0.5,
         *,
         media_host: str | None = None,
+        max_jobs: int | None = DEFAULT_MAX_JOBS,
     ) -> None:
         self.host = host
         self.token = token or secrets.token_urlsafe(24)
-        self.state = SandboxState(queued_seconds, generating_seconds)
+        self.state = SandboxState(queued_seconds, generating_seconds, max_jobs=max_jobs)
         self.faults = FaultBook()
         self.log = RequestLog()
         self._requested_port = port
@@ -129,6 +134,22 @@ class PixVerseSandbox:
     def reset_request_counts(self) -> None:
         """Start the counts of :meth:`request_counts` from zero."""
         self.log.reset_endpoint_counts()
+
+    def create_outcomes(self) -> dict[str, int]:
+        """Creates received by outcome: ``accepted`` (a job made), ``busy`` (429, none made), ``refused``."""
+        return self.log.create_outcomes()
+
+    # job limits
+
+    def set_max_jobs(self, max_jobs: int | None, *, email: str | None = None) -> None:
+        """How many jobs ``email``'s account runs at once (every account's default when ``email`` is None)."""
+        with self.state.lock:
+            self.state.jobs.set(max_jobs, email)
+
+    def jobs_high_water(self, email: str = DEFAULT_EMAIL) -> int:
+        """The most jobs the account ever had QUEUED or GENERATING at once."""
+        with self.state.lock:
+            return self.state.jobs.high_water(email)
 
     # credits
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_pixverse.sandbox import mp3
 from airflow_provider_pixverse.sandbox.clips import COMPLETED, FAILED, Clip, speech_seconds, status_code
 from airflow_provider_pixverse.sandbox.credits import CreditBook
+from airflow_provider_pixverse.sandbox.jobs import DEFAULT_MAX_JOBS, JobLimits
 from airflow_provider_pixverse.sandbox.validation import DEFAULT_EMAIL, CreateRequest, ValidationError
 from airflow_provider_pixverse.sandbox.voices_and_models import MODELS
 
@@ -32,14 +33,16 @@ class SandboxState:
         generating_seconds: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        max_jobs: int | None = DEFAULT_MAX_JOBS,
     ) -> None:
         self.queued_seconds = queued_seconds
         self.generating_seconds = generating_seconds
         self.media_base = "http://127.0.0.1"
         self.credits = CreditBook()
+        self.jobs = JobLimits(max_jobs)
         self._clock = clock
         self._wall = wall_clock
-        self._lock = threading.RLock()
+        self._lock = self.lock = threading.RLock()
         self._clips: dict[str, Clip] = {}
         self._by_asset: dict[int, Clip] = {}
         self._next_number = FIRST_NUMBER
@@ -70,11 +73,14 @@ class SandboxState:
         fail_code: str | None = None,
         fail_reason: str | None = None,
         charge: bool = False,
+        as_job: bool = False,
     ) -> Clip:
         """Record a new clip; without ``status`` or ``ready_after`` it follows the clock.
 
         Its audio lasts ``duration`` seconds, or is ``size_bytes`` long, or else follows the text.
         With ``charge``, the account pays the clip's credits first (:class:`NotEnoughCredits` if it cannot).
+        With ``as_job`` (a create sent to the API), the account's job limit applies first
+        (:class:`~airflow_provider_pixverse.sandbox.jobs.AccountBusy` when reached: nothing made or charged).
         """
         email = request.email or DEFAULT_EMAIL
         cost = MODELS[request.model].credits_for(request.text)
@@ -83,6 +89,8 @@ class SandboxState:
         else:
             layout = mp3.layout_for_duration(speech_seconds(request.text) if duration is None else duration)
         with self._lock:
+            if as_job:
+                self.jobs.admit(email, self._clock(), request.settings.get("maxJobs"))
             if charge:
                 self.credits.charge(email, cost)
             queued, generating = self.queued_seconds, self.generating_seconds
@@ -117,6 +125,8 @@ class SandboxState:
             self._next_asset += 1
             self._clips[clip.audio_id] = clip
             self._by_asset[clip.asset_id] = clip
+            if as_job:
+                self.jobs.started(clip, clip.created_mono)
             return clip
 
     def get(self, audio_id: str) -> Clip:
@@ -174,19 +184,23 @@ class SandboxState:
         with self._lock:
             return {c.email for c in self._clips.values()} | self.credits.accounts()
 
+    def only_account(self) -> str:
+        """The account a request that names none is for; refused (400) while the sandbox knows several."""
+        with self._lock:
+            known = self.accounts()
+            if len(known) > 1:
+                raise ValidationError(
+                    f"Parameter email is required when more than one account is configured ({len(known)} are)"
+                )
+            return next(iter(known), DEFAULT_EMAIL)
+
     def listing(self, email: str | None, limit: int, offset: int) -> dict[str, Any]:
         """The GET speech/ answer: one account's clips, in flight or ended, newest first, one page.
 
         ``email`` may be left out while the sandbox knows one account at most.
         """
         with self._lock:
-            if not email:
-                known = self.accounts()
-                if len(known) > 1:
-                    raise ValidationError(
-                        f"Parameter email is required when more than one account is configured ({len(known)} are)"
-                    )
-                email = next(iter(known), DEFAULT_EMAIL)
+            email = email or self.only_account()
             clips = sorted((c for c in self._clips.values() if c.email == email), key=lambda c: -c.number)
             data = [self.clip_json(c) for c in clips[offset : offset + limit]]
         return {"data": data, "next_offset": offset + limit, "has_more": offset + limit < len(clips)}
