@@ -171,6 +171,8 @@ class SpeechListing:
             self._unseen.discard(clip.audio_id or "")
         if report.skipped:
             self.reports.append(report)
+        if self.down_to is not None:  # decided on the whole page: its order counts too
+            self._reached_floor = self._falling and self._lowest is not None and self._lowest <= self.down_to
         self.next_offset = next_offset
         return report
 
@@ -198,8 +200,6 @@ class SpeechListing:
         self._previous = number
         self._lowest = number if self._lowest is None else min(self._lowest, number)
         self.last_seen = (position, number)
-        if self.down_to is not None and self._falling and number <= self.down_to:
-            self._reached_floor = True
 
     @property
     def covered_above(self) -> int | None:

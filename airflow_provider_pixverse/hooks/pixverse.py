@@ -249,7 +249,7 @@ class PixVerseHook(BaseHook):
         listing = new_listing(self.settings, self._page_sizers, email, max_items=cap)
         drive(listing, self._call, self.log, email)
         if listing.more and len(listing.clips) >= cap:
-            self.log.warning("Listed the first %d clips of %s; it holds more (max_items=%d)", cap, email, cap)
+            self.log.warning("Listed the first %d clips of %s; it holds more (max_items)", cap, email or "the account")
         return listing.result()
 
     def list_voices(self, *, model: str | None = None, language: str | None = None) -> list[dict[str, Any]]:
