@@ -7,7 +7,6 @@ import pytest
 from airflow_provider_pixverse._api.listing import PageSizer, SpeechListing, describe_report
 from airflow_provider_pixverse._api.response import AnswerTooLargeError
 
-
 TOP = 100_000
 
 
@@ -71,7 +70,16 @@ def test_a_listing_for_wanted_clips_gives_up_after_twice_their_pages_and_two_mor
 def test_entries_that_are_not_clips_of_the_account_are_skipped_and_reported_once_a_page() -> None:
     """One null (or number, string, object without a valid audio_id) in a page costs no other clip."""
     other = "user:2-pixverse:other@example.com-speech:1000000000"
-    entries = [None, 7, "clip", {}, {"audio_id": "id-1"}, {"audio_id": other}, {"audio_id": cid(1)}, {"audio_id": cid(2)}]
+    entries = [
+        None,
+        7,
+        "clip",
+        {},
+        {"audio_id": "id-1"},
+        {"audio_id": other},
+        {"audio_id": cid(1)},
+        {"audio_id": cid(2)},
+    ]
     listing = SpeechListing(email="a@b.c", account="a@b.c")
     request = listing.next_request()
     assert request is not None

@@ -24,9 +24,7 @@ LONGEST = "语" * 40_000
 
 
 def add_longest(sandbox: PixVerseSandbox, n: int) -> list[str]:
-    return [
-        sandbox.add_clip(text=LONGEST, model="eleven-turbo-v2.5", status="COMPLETED")["audio_id"] for _ in range(n)
-    ]
+    return [sandbox.add_clip(text=LONGEST, model="eleven-turbo-v2.5", status="COMPLETED")["audio_id"] for _ in range(n)]
 
 
 def list_limits(sandbox: PixVerseSandbox) -> list[int]:
@@ -55,7 +53,9 @@ def test_a_page_over_the_cap_is_asked_for_again_smaller(
 ) -> None:
     """A connection's larger page of the longest clips (70 x 241 KB, about 16.1 MiB) shrinks to fit."""
     extra = {"list_page_size": 100}
-    use_connection(monkeypatch, "pixverse_pages", host=pixverse_sandbox.url, password=pixverse_sandbox.token, extra=extra)
+    use_connection(
+        monkeypatch, "pixverse_pages", host=pixverse_sandbox.url, password=pixverse_sandbox.token, extra=extra
+    )
     small = [pixverse_sandbox.add_clip(text=f"Short {i}")["audio_id"] for i in range(40)]
     big = add_longest(pixverse_sandbox, 70)
     pixverse_sandbox.clear_requests()
@@ -85,7 +85,9 @@ def test_list_speech_stops_at_its_default_cap_and_says_more_exist(
     """Without max_items a listing whose has_more stays true went on for ever."""
     for _ in range(21):
         pixverse_sandbox.add_clip(text="x")
-    pixverse_sandbox.add_fault("status", code=200, body=endless_page(pixverse_sandbox), count=-1, path_contains="/speech/?")
+    pixverse_sandbox.add_fault(
+        "status", code=200, body=endless_page(pixverse_sandbox), count=-1, path_contains="/speech/?"
+    )
     clips = PixVerseHook().list_speech()
     assert len(clips) == 1000
     assert "Listed the first 1000 clips of the account; it holds more" in capsys.readouterr().out

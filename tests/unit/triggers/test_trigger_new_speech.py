@@ -245,7 +245,9 @@ async def test_a_listing_sent_oldest_first_still_announces_every_clip(
 ) -> None:
     """The order is unconfirmed: oldest first, the first page reached the watermark and 40 of 120 were announced."""
     extra = {"list_page_size": 40}
-    use_connection(monkeypatch, "pixverse_default", host=pixverse_sandbox.url, password=pixverse_sandbox.token, extra=extra)
+    use_connection(
+        monkeypatch, "pixverse_default", host=pixverse_sandbox.url, password=pixverse_sandbox.token, extra=extra
+    )
     pixverse_sandbox.state.listing_order = "oldest"
     store = MemoryAssetStore()
     await started_watcher(pixverse_sandbox, store)
@@ -253,5 +255,6 @@ async def test_a_listing_sent_oldest_first_still_announces_every_clip(
     watcher.asset_state_store = store  # type: ignore[assignment]
     later = ended(pixverse_sandbox, 120)
     events = Driven(watcher.run())
-    assert sorted(await drain(events)) == sorted(later)
+    announced = await drain(events)
+    assert sorted(announced) == sorted(later)
     await events.stop()

@@ -191,7 +191,9 @@ async def test_a_page_of_the_longest_clips_serves_every_wait(pixverse_sandbox: P
 async def test_a_round_that_cannot_list_falls_back_to_each_clips_get(pixverse_sandbox: PixVerseSandbox) -> None:
     pixverse_sandbox.set_clock(queued_seconds=0.3, generating_seconds=0.3)
     ids = add_clips(pixverse_sandbox, 3)
-    pixverse_sandbox.add_fault("status", code=200, body="<html>not a listing</html>", count=-1, path_contains="/speech/?")
+    pixverse_sandbox.add_fault(
+        "status", code=200, body="<html>not a listing</html>", count=-1, path_contains="/speech/?"
+    )
     pixverse_sandbox.reset_request_counts()
     events = await run_group([trigger_for(audio_id) for audio_id in ids])
     assert [e["status"] for e in events] == ["success"] * 3
