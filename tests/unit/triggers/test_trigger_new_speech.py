@@ -190,7 +190,11 @@ async def started_watcher(sandbox: PixVerseSandbox, store: MemoryAssetStore) -> 
     first = PixVerseNewSpeechTrigger(account_email=ACCOUNT, poll_interval=10)
     first.asset_state_store = store  # type: ignore[assignment]
     events = Driven(first.run())
-    assert await events.next() is None
+    for _ in range(200):  # its first round stores the watermark
+        if WATERMARK_KEY in store.values:
+            break
+        await asyncio.sleep(0.05)
+    assert await events.next(timeout=0.2) is None
     await events.stop()
     assert WATERMARK_KEY in store.values
 
@@ -211,13 +215,13 @@ async def test_a_restarted_watcher_pages_down_to_its_watermark_across_rounds(
     restarted = PixVerseNewSpeechTrigger(account_email=ACCOUNT, poll_interval=10)
     restarted.asset_state_store = store  # type: ignore[assignment]
     events = Driven(restarted.run())
-    announced = await drain(events)
+    announced = await drain(events, timeout=5.0)
     assert sorted(announced) == sorted(while_down) and len(set(announced)) == 1500
     assert "short of the watermark" in capsys.readouterr().out
     top = int(while_down[-1].rsplit(":", 1)[1])
     assert store.values[WATERMARK_KEY] == {"settled": top, "seen": []}
     later = ended(pixverse_sandbox, 1)
-    assert await drain(events) == later  # caught up: the next clip comes in the next round
+    assert await drain(events, timeout=3.0) == later  # caught up: the next clip comes in the next round
     await events.stop()
 
 
@@ -235,7 +239,7 @@ async def test_clips_of_another_account_are_not_new_speech_of_the_watched_one(
     events = Driven(watcher.run())
     assert await drain(events) == []
     mine = ended(pixverse_sandbox, 5)
-    assert await drain(events) == mine
+    assert await drain(events, timeout=3.0) == mine
     await events.stop()
     assert store.values[WATERMARK_KEY]["settled"] == int(mine[-1].rsplit(":", 1)[1])
 
@@ -255,6 +259,6 @@ async def test_a_listing_sent_oldest_first_still_announces_every_clip(
     watcher.asset_state_store = store  # type: ignore[assignment]
     later = ended(pixverse_sandbox, 120)
     events = Driven(watcher.run())
-    announced = await drain(events)
+    announced = await drain(events, timeout=3.0)
     assert sorted(announced) == sorted(later)
     await events.stop()
