@@ -11,17 +11,24 @@ clips its subscribers wait for (see :class:`~airflow_provider_pixverse._api.list
 - A 429 or a ``Retry-After`` pauses the whole group, and other transient errors back it off, by
   the rules of :class:`~airflow_provider_pixverse._api.retry.RetryPolicy`: no snapshot is sent
   meanwhile, and each subscriber keeps its own deadline.
-- An error no wait will cure (a 401, say) goes out in a snapshot, and every subscriber ends with it.
+- An error that no GET of a clip would cure either (a 401, a 402) goes out in a snapshot's
+  ``error``, and every subscriber ends with it.
+- Any other error (an answer that cannot be read, a page of one clip over the answer cap, a 404)
+  goes out as ``failed``: that round shows no clips, and each waiting trigger looks at its own
+  clips with their own GETs instead.
+- Only clips of the group's account are taken (ids name their account); entries that are not
+  clips are skipped, logged once a page.
 - The group's loop, and its hook, end when its last subscriber leaves (the triggerer cancels it).
 """
 
 from __future__ import annotations
 
 import collections
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from airflow_provider_pixverse._api.errors import PixVerseError
+from airflow_provider_pixverse._api.errors import PixVerseAuthError, PixVerseError, PixVersePaymentError
 from airflow_provider_pixverse._api.retry import is_transient
 from airflow_provider_pixverse._compat import HAS_SHARED_STREAMS
 
@@ -35,10 +42,24 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class AccountSnapshot:
-    """What one round of the shared poll saw: the clips listed (by ``audio_id``), or the error that ends the group."""
+    """What one round of the shared poll saw: the clips listed (by ``audio_id``), or the error that ends the group.
+
+    ``failed`` is the error of a round that could not list (its ``clips`` are empty): the clips are
+    looked at one by one instead. ``covered_above``: every clip of the account numbered above it
+    was listed (``None``: the listing reached its last page; see ``SpeechListing.covered_above``).
+    ``last_seen``: the position and number of the last clip listed, where a further listing may go on.
+    """
 
     clips: dict[str, SpeechClip]
     error: PixVerseError | None = None
+    failed: PixVerseError | None = None
+    covered_above: int | None = None
+    last_seen: tuple[int, int] | None = None
+
+
+def ends_every_wait(error: PixVerseError) -> bool:
+    """Whether a listing's ``error`` would fail every GET of the account's clips too (the token, the account)."""
+    return isinstance(error, (PixVerseAuthError, PixVersePaymentError))
 
 
 class GroupNeeds:
@@ -110,19 +131,27 @@ async def account_snapshots(
             if not wanted and down_to is None:
                 continue
             try:
-                clips = await hook.alist_speech_for(account, wanted, down_to=down_to)
+                listing = await hook.alist_account(account, wanted, down_to=down_to)
             except PixVerseError as error:
                 if is_transient(error):
                     failures += 1
                     wait = policy.delay(failures, error)
                     hook.log.warning("Listing %s's clips failed (%s); again in %.1f s", account, error, wait)
                     continue
-                yield AccountSnapshot({}, error)
-                wait = poll_interval
+                failures, wait = 0, poll_interval
+                if ends_every_wait(error):
+                    yield AccountSnapshot({}, error)
+                else:
+                    hook.log.warning("Listing %s's clips failed (%s): each clip is looked up by itself", account, error)
+                    yield AccountSnapshot({}, failed=error, covered_above=sys.maxsize)
                 continue
             failures = 0
             wait = poll_interval
-            yield AccountSnapshot({clip.audio_id: clip for clip in clips if clip.audio_id})
+            yield AccountSnapshot(
+                {clip.audio_id: clip for clip in listing.result() if clip.audio_id},
+                covered_above=listing.covered_above,
+                last_seen=listing.last_seen,
+            )
     finally:
         await hook.aclose()
 

@@ -21,9 +21,12 @@ DEFAULT_TIMEOUT = 30.0
 # The API documents a default page of 50 and no maximum; a connection may ask for other sizes.
 LIST_PAGE_SIZE = 50
 MAX_LIST_PAGE_SIZE = 1000
-# The most an API answer may hold, compressed or decoded. A clip is about 1 KB and a list page of
-# 50 clips about 60 KB; 8 MiB is far above both and keeps a hostile answer from filling memory.
-MAX_ANSWER_BYTES = 8 * 1024 * 1024
+# The most an API answer may hold, compressed or decoded. Every clip carries its text (``prompt``):
+# the longest documented text, 40,000 characters (eleven-turbo-v2.5), of CJK escaped as JSON
+# ``\uXXXX`` (6 bytes a character) makes a clip of about 241 KB (240,720 bytes as the sandbox
+# answers it), and a default page of 50 such clips about 12.0 MB (11.5 MiB). 16 MiB holds that
+# page with room to spare; a larger page size is cut down by the listing itself (PageSizer).
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
 # Characters a token may hold: visible ASCII (it goes into an HTTP header).
 _TOKEN = re.compile(r"[\x21-\x7e]+")
 

@@ -83,6 +83,10 @@ def _snippet(body: bytes) -> str:
     return text[:_SNIPPET] + ("..." if len(text) > _SNIPPET else "")
 
 
+class AnswerTooLargeError(PixVerseResponseError):
+    """An answer over the per-answer byte cap (a listing asks again for a smaller page)."""
+
+
 def require_dict(data: Any, what: str, *, audio_id: str | None = None) -> dict[str, Any]:
     """``data`` when it is a JSON object; a clear error otherwise."""
     if not isinstance(data, dict):
@@ -91,7 +95,11 @@ def require_dict(data: Any, what: str, *, audio_id: str | None = None) -> dict[s
 
 
 def parse_speech_page(data: Any) -> tuple[list[dict[str, Any]], int | None]:
-    """The clips of one list page and the offset of the next page (``None`` when last)."""
+    """The entries of one list page, as sent, and the offset of the next page (``None`` when last).
+
+    The entries are not checked here: :class:`~airflow_provider_pixverse._api.listing.SpeechListing`
+    skips those that are not clips, so that one bad entry costs only the clips it might have been.
+    """
     page = require_dict(data, "the speech list")
     clips = page.get("data")
     if not isinstance(clips, list):

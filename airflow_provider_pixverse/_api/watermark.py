@@ -5,6 +5,10 @@ any order, so one number is not enough. The watermark keeps ``settled``, the num
 which every clip is done with (announced, or final before the watcher started), and ``seen``,
 the numbers above it already done with. Both stay small: ``settled`` moves up as soon as the
 clips just above it are final, so ``seen`` holds only clips that finished before an older one.
+
+``settled`` moves only over what a listing covered whole: a listing that stopped short of it (more
+clips ended than a round lists) announces what it saw (``seen`` grows) and moves nothing, until a
+:class:`SpeechSweep` has paged down to ``settled`` across rounds; then :meth:`settle` moves it.
 """
 
 from __future__ import annotations
@@ -40,8 +44,12 @@ class SpeechWatermark:
             mark._advance(clips)
         return mark
 
-    def take(self, clips: list[SpeechClip], *, include_failed: bool) -> list[SpeechClip]:
-        """The clips of ``clips`` to announce now (oldest first): final, and not done with before."""
+    def take(self, clips: list[SpeechClip], *, include_failed: bool, advance: bool = True) -> list[SpeechClip]:
+        """The clips of ``clips`` to announce now (oldest first): final, and not done with before.
+
+        :param advance: Whether ``clips`` are every clip numbered above ``settled`` (a listing that
+            reached it), so that ``settled`` may move up over them.
+        """
         announce = []
         for clip in sorted(clips, key=lambda c: clip_number(c.audio_id) or 0):
             number = clip_number(clip.audio_id)
@@ -50,8 +58,14 @@ class SpeechWatermark:
             self.seen.add(number)
             if include_failed or classify_clip(clip) is ClipOutcome.COMPLETED:
                 announce.append(clip)
-        self._advance(clips)
+        if advance:
+            self._advance(clips)
         return announce
+
+    def settle(self, up_to: int) -> None:
+        """Every clip numbered ``up_to`` or lower is done with (a sweep listed them all, final)."""
+        self.settled = max(self.settled, up_to)
+        self.seen = {n for n in self.seen if n > self.settled}
 
     def _advance(self, clips: list[SpeechClip]) -> None:
         above = sorted(n for c in clips if (n := clip_number(c.audio_id)) is not None and n > self.settled)
@@ -79,3 +93,41 @@ class SpeechWatermark:
 
 def _is_final(clip: SpeechClip) -> bool:
     return classify_clip(clip) in (ClipOutcome.COMPLETED, ClipOutcome.FAILED)
+
+
+@dataclass
+class SpeechSweep:
+    """A listing of the clips above a watermark that takes more than one round: where it goes on.
+
+    ``position`` and ``anchor`` are where the last page ended (the clip numbered ``anchor`` stood
+    at ``position``); ``top`` is the highest clip number listed since the sweep began, and ``open``
+    the lowest number above the watermark of a clip listed not final. Once the sweep reaches the
+    watermark, every clip numbered up to ``min(top, open - 1)`` was listed final: :meth:`reach` says so.
+    """
+
+    position: int
+    anchor: int
+    top: int
+    open: int | None = None
+    rounds: int = 0
+
+    @classmethod
+    def begin(cls, last_seen: tuple[int, int], clips: list[SpeechClip], settled: int) -> SpeechSweep:
+        """A sweep that goes on after a round's listing, which ended at ``last_seen``."""
+        sweep = cls(position=last_seen[0], anchor=last_seen[1], top=last_seen[1])
+        sweep.extend(clips, settled)
+        return sweep
+
+    def extend(self, clips: list[SpeechClip], settled: int) -> None:
+        """Take in the clips of one more stretch of the sweep."""
+        for clip in clips:
+            number = clip_number(clip.audio_id)
+            if number is None or number <= settled:
+                continue
+            self.top = max(self.top, number)
+            if not _is_final(clip):
+                self.open = number if self.open is None else min(self.open, number)
+
+    def reach(self) -> int:
+        """The watermark's new ``settled`` once the sweep reached it."""
+        return self.top if self.open is None else min(self.top, self.open - 1)

@@ -16,6 +16,7 @@ import aiohttp
 import requests
 
 from airflow_provider_pixverse._api.errors import PixVerseConnectionError, PixVerseResponseError
+from airflow_provider_pixverse._api.response import AnswerTooLargeError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -74,7 +75,7 @@ def refuse_announced(content_length: str | None, limit: int, what: str) -> None:
 
 def refuse_size(size: int, limit: int, what: str) -> None:
     if size > limit:
-        raise PixVerseResponseError(f"the answer to {what} is over the {limit}-byte limit of an API answer")
+        raise AnswerTooLargeError(f"the answer to {what} is over the {limit}-byte limit of an API answer")
 
 
 def redirect_target(url: str, location: str) -> str:

@@ -23,7 +23,6 @@ from airflow_provider_pixverse._api.errors import (
     PixVerseError,
     PixVerseResponseError,
 )
-from airflow_provider_pixverse._api.listing import SpeechListing
 from airflow_provider_pixverse._api.media import MAX_REDIRECTS, check_media_url, media_deadline, without_userinfo
 from airflow_provider_pixverse._api.request import (
     DEFAULT_HOST,
@@ -37,6 +36,7 @@ from airflow_provider_pixverse._api.request import (
 )
 from airflow_provider_pixverse._api.response import parse_created_audio_id, parse_voices, require_dict
 from airflow_provider_pixverse._api.retry import RetryPolicy
+from airflow_provider_pixverse.hooks._listing import LIST_SPEECH_MAX_ITEMS, adrive, drive, new_listing
 from airflow_provider_pixverse.hooks._transport import (
     SESSIONS,
     aiohttp_failures,
@@ -51,6 +51,8 @@ from airflow_provider_pixverse.hooks._transport import (
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterator, Sequence
+
+    from airflow_provider_pixverse._api.listing import PageSizer, SpeechListing
 
 __all__ = ["PixVerseHook"]
 
@@ -77,7 +79,7 @@ class PixVerseHook(BaseHook):
     once it may have reached the server). :meth:`apoll_speech` is the one async call: a single
     look at a clip, for the trigger, whose wait decides what a failure means.
 
-    Every call is bounded: an answer may hold at most ``max_answer_bytes`` (8 MiB, compressed or
+    Every call is bounded: an answer may hold at most ``max_answer_bytes`` (16 MiB, compressed or
     decoded) and must arrive whole within the connection's ``timeout``.
 
     :param pixverse_conn_id: The Airflow connection holding the API token (password) and,
@@ -105,6 +107,7 @@ class PixVerseHook(BaseHook):
         self.clock = clock
         self._async_settings: ApiSettings | None = None
         self._async_client: aiohttp.ClientSession | None = None
+        self._page_sizers: dict[str | None, PageSizer] = {}  # per account, kept from one listing to the next
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(pixverse_conn_id={self.pixverse_conn_id!r})"
@@ -237,10 +240,16 @@ class PixVerseHook(BaseHook):
         return parse_created_audio_id(self._call(create_speech_request(text, voice_id, **settings), session))
 
     def list_speech(self, *, email: str | None = None, max_items: int | None = None) -> list[SpeechClip]:
-        """All clips of the account (newest first), following ``next_offset`` page by page."""
-        listing = SpeechListing(email=email or self.settings.email, max_items=max_items)
-        while (request := listing.next_request()) is not None:
-            listing.add_page(self._call(request))
+        """The account's clips as listed (newest first), page by page; entries that are not its clips skipped.
+
+        :param max_items: The most clips returned (``None``: 1,000). At the cap the first ``max_items``
+            are returned and a warning says the account holds more; ask for more to read further.
+        """
+        email, cap = email or self.settings.email, max_items or LIST_SPEECH_MAX_ITEMS
+        listing = new_listing(self.settings, self._page_sizers, email, max_items=cap)
+        drive(listing, self._call, self.log, email)
+        if listing.more and len(listing.clips) >= cap:
+            self.log.warning("Listed the first %d clips of %s; it holds more (max_items)", cap, email or "the account")
         return listing.result()
 
     def list_voices(self, *, model: str | None = None, language: str | None = None) -> list[dict[str, Any]]:
@@ -300,14 +309,16 @@ class PixVerseHook(BaseHook):
                     chunks=self._read_chunks(response, f"the download from {url}", chunk_size, deadline),
                 )
 
-    def _call(self, request: ApiRequest, session: requests.Session | None = None) -> Any:
+    def _call(self, request: ApiRequest, session: requests.Session | None = None, **send: Any) -> Any:
         settings = self.settings
         for attempt in tenacity.Retrying(sleep=self.clock.sleep, **self._retry_arguments(request)):
             with attempt:
-                return self._send(settings, request, session)
+                return self._send(settings, request, session, **send)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _send(self, settings: ApiSettings, request: ApiRequest, session: requests.Session | None = None) -> Any:
+    def _send(
+        self, settings: ApiSettings, request: ApiRequest, session: requests.Session | None = None, *, sizes: Any = None
+    ) -> Any:
         what = f"{request.method} {request.path}"
         deadline = self.clock.time() + settings.timeout
         with requests_failures(what, audio_id=request.audio_id):
@@ -326,6 +337,8 @@ class PixVerseHook(BaseHook):
             for chunk in self._read_chunks(response, what, _ANSWER_CHUNK_SIZE, deadline, audio_id=request.audio_id):
                 body += chunk
                 refuse_size(len(body), settings.max_answer_bytes, what)
+        if sizes is not None:
+            sizes.append(len(body))
         return settings.parse(response.status_code, response.headers, bytes(body), audio_id=request.audio_id)
 
     def _read_chunks(
@@ -358,15 +371,17 @@ class PixVerseHook(BaseHook):
     async def alist_speech_for(
         self, account: str, wanted: frozenset[str], *, down_to: int | None = None
     ) -> list[SpeechClip]:
-        """The account's newest clips, paged only as far as the ``wanted`` ones and clip number ``down_to``.
+        """One round of the shared poll: the account's clips, as far as the ``wanted`` ones and number ``down_to``."""
+        return (await self.alist_account(account, wanted, down_to=down_to)).result()
 
-        One round of the shared poll (see :class:`~airflow_provider_pixverse._api.listing.SpeechListing`).
-        """
+    async def alist_account(
+        self, account: str, wanted: frozenset[str] = frozenset(), *, down_to: int | None = None, **more: Any
+    ) -> SpeechListing:
+        """:meth:`alist_speech_for`, the listing returned whole (how far it got); ``more`` goes to its
+        :class:`~airflow_provider_pixverse._api.listing.SpeechListing` (``start_offset``, ``anchor``...)."""
         settings = await self.aget_settings()
-        listing = SpeechListing(email=account, page_size=settings.list_page_size, wanted=wanted, down_to=down_to)
-        while (request := listing.next_request()) is not None:
-            listing.add_page(await self._asend(settings, request))
-        return listing.result()
+        listing = new_listing(settings, self._page_sizers, account, wanted=wanted, down_to=down_to, **more)
+        return await adrive(listing, functools.partial(self._asend, settings), self.log, account)
 
     async def aclose(self) -> None:
         """Let go of the async HTTP session (closed with the last hook of the event loop that uses it)."""
@@ -374,7 +389,7 @@ class PixVerseHook(BaseHook):
             self._async_client = None
             await SESSIONS.release()
 
-    async def _asend(self, settings: ApiSettings, request: ApiRequest) -> Any:
+    async def _asend(self, settings: ApiSettings, request: ApiRequest, *, sizes: list[int] | None = None) -> Any:
         if self._async_client is None:
             self._async_client = SESSIONS.acquire()
         what = f"{request.method} {request.path}"
@@ -394,6 +409,8 @@ class PixVerseHook(BaseHook):
             async for chunk in response.content.iter_chunked(_ANSWER_CHUNK_SIZE):
                 body += chunk
                 refuse_size(len(body), settings.max_answer_bytes, what)
+        if sizes is not None:
+            sizes.append(len(body))
         return settings.parse(response.status, response.headers, bytes(body), audio_id=request.audio_id)
 
     # -- retries of the sync calls ------------------------------------------------------------

@@ -48,6 +48,8 @@ class SandboxState:
         self._next_number = FIRST_NUMBER
         self._next_asset = FIRST_ASSET_ID
         self._fail_next: list[tuple[str | None, str | None]] = []
+        # The listing's order: newest first as documented (unconfirmed); tests set "oldest" to check clients.
+        self.listing_order = "newest"
 
     def set_clock(self, queued_seconds: float | None = None, generating_seconds: float | None = None) -> None:
         """Change how long clips created from now on stay QUEUED and GENERATING."""
@@ -201,6 +203,8 @@ class SandboxState:
         """
         with self._lock:
             email = email or self.only_account()
+            newest_first = self.listing_order != "oldest"
             clips = sorted((c for c in self._clips.values() if c.email == email), key=lambda c: -c.number)
+            clips = clips if newest_first else clips[::-1]
             data = [self.clip_json(c) for c in clips[offset : offset + limit]]
         return {"data": data, "next_offset": offset + limit, "has_more": offset + limit < len(clips)}

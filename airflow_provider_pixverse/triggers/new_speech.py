@@ -6,10 +6,18 @@ import itertools
 import sys
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_pixverse._api.errors import PixVerseError
+from airflow_provider_pixverse._api.retry import is_transient
 from airflow_provider_pixverse._api.waiting import check_poll_interval
-from airflow_provider_pixverse._api.watermark import SpeechWatermark
+from airflow_provider_pixverse._api.watermark import SpeechSweep, SpeechWatermark
 from airflow_provider_pixverse._compat import BaseEventTrigger, TriggerEvent
-from airflow_provider_pixverse.account_poll import NEEDS, SharedAccountPoll, account_snapshots
+from airflow_provider_pixverse.account_poll import (
+    NEEDS,
+    AccountSnapshot,
+    SharedAccountPoll,
+    account_snapshots,
+    ends_every_wait,
+)
 from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
 
 if TYPE_CHECKING:
@@ -36,6 +44,12 @@ class PixVerseNewSpeechTrigger(SharedAccountPoll, BaseEventTrigger):
     watermark in the asset's state store. On 3.0-3.2 the watermark lives in memory only: after a
     restart the watcher starts afresh, and clips that ended while no triggerer ran it are not
     announced. On 3.3+ it shares its account's one poll per interval with the waiting triggers.
+
+    When more clips ended than one round lists (a triggerer down for a while), it pages further
+    down each round, a bounded number of pages a round, until it reaches its watermark, and logs
+    each round that stops short; the watermark moves only over clips it has listed. Only clips of
+    ``account_email`` count (the account is in each clip's id), and the listing's order is checked
+    by the clip numbers, not trusted.
 
     .. code-block:: python
 
@@ -65,6 +79,7 @@ class PixVerseNewSpeechTrigger(SharedAccountPoll, BaseEventTrigger):
         self.include_failed = include_failed
         self.include_existing = include_existing
         self._watermark: SpeechWatermark | None = None
+        self._sweep: SpeechSweep | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """The class path and every constructor argument (no secret among them)."""
@@ -110,6 +125,7 @@ class PixVerseNewSpeechTrigger(SharedAccountPoll, BaseEventTrigger):
     async def _events(self, snapshots: AsyncIterator[Any], group: Hashable) -> AsyncIterator[TriggerEvent]:
         """The newly final clips of each snapshot; the group is told how far down to list."""
         watcher = next(_WATCHER_IDS)
+        hook: PixVerseHook | None = None
         try:
             if self._watermark is None:
                 self._watermark = await self._stored_watermark()
@@ -118,15 +134,26 @@ class PixVerseNewSpeechTrigger(SharedAccountPoll, BaseEventTrigger):
             async for snapshot in snapshots:
                 if snapshot.error is not None:
                     raise snapshot.error
-                for event in await self._announce(list(snapshot.clips.values())):
+                if snapshot.failed is not None:
+                    self.log.warning("No listing of %s this round (%s)", self.account_email, snapshot.failed)
+                    continue
+                events = await self._announce(snapshot)
+                if self._sweep is not None:  # the round stopped short of the watermark: page on
+                    hook = hook or self._make_hook()
+                    events += await self._sweep_on(hook)
+                for event in events:
                     yield event
                 if self._watermark is not None:  # _announce started it
-                    NEEDS.watch(group, watcher, self._watermark.settled)
+                    # While a sweep goes on, the newest clips are needed down to where it began.
+                    NEEDS.watch(group, watcher, self._sweep.top if self._sweep else self._watermark.settled)
         finally:
             NEEDS.unwatch(group, watcher)
+            if hook is not None:
+                await hook.aclose()
 
-    async def _announce(self, clips: list[SpeechClip]) -> list[TriggerEvent]:
+    async def _announce(self, snapshot: AccountSnapshot) -> list[TriggerEvent]:
         """Events for the clips that ended since the last look; the watermark is stored before they fire."""
+        clips = list(snapshot.clips.values())
         if self._watermark is None:
             self._watermark = await self._stored_watermark()
         if self._watermark is None:
@@ -134,7 +161,68 @@ class PixVerseNewSpeechTrigger(SharedAccountPoll, BaseEventTrigger):
             if not self.include_existing:
                 await self._store_watermark()
                 return []
-        ended = self._watermark.take(clips, include_failed=self.include_failed)
+        mark = self._watermark
+        whole = snapshot.covered_above is None or snapshot.covered_above <= mark.settled
+        if whole:
+            self._sweep = None  # this round listed every clip above the watermark
+        elif self._sweep is None and snapshot.last_seen is not None:
+            self._sweep = SpeechSweep.begin(snapshot.last_seen, clips, mark.settled)
+            self.log.warning(
+                "The listing of %s stopped at clip %d, short of the watermark (clip %d): listing further "
+                "down from there, round by round",
+                self.account_email,
+                snapshot.last_seen[1],
+                mark.settled,
+            )
+        return await self._events_for(mark.take(clips, include_failed=self.include_failed, advance=whole))
+
+    async def _sweep_on(self, hook: PixVerseHook) -> list[TriggerEvent]:
+        """One more stretch of the sweep down to the watermark (as many pages as one round lists)."""
+        sweep, mark = self._sweep, self._watermark
+        assert sweep is not None and mark is not None
+        try:
+            listing = await hook.alist_account(
+                self.account_email, down_to=mark.settled, start_offset=sweep.position, anchor=sweep.anchor
+            )
+        except PixVerseError as error:
+            if ends_every_wait(error):
+                raise
+            again = "next round" if is_transient(error) else "from the newest clips next round"
+            self.log.warning("Listing %s further down failed (%s); again %s", self.account_email, error, again)
+            if not is_transient(error):
+                self._sweep = None
+            return []
+        if listing.broken:
+            self.log.warning(
+                "Clips of %s came or went where the last listing ended: listing again from the newest",
+                self.account_email,
+            )
+            self._sweep = None
+            return []
+        clips = listing.result()
+        ended = mark.take(clips, include_failed=self.include_failed, advance=False)
+        sweep.extend(clips, mark.settled)
+        sweep.rounds += 1
+        covered = listing.covered_above
+        if covered is None or covered <= mark.settled:
+            before = mark.settled
+            mark.settle(sweep.reach())
+            self._sweep = None
+            self.log.info("Listed %s down to its watermark: now at clip %d", self.account_email, mark.settled)
+            if mark.settled != before and not ended:
+                await self._store_watermark()
+        elif listing.last_seen is not None:
+            sweep.position, sweep.anchor = listing.last_seen
+            self.log.warning(
+                "The listing of %s stopped at clip %d this round, short of the watermark (clip %d): "
+                "going on next round",
+                self.account_email,
+                sweep.anchor,
+                mark.settled,
+            )
+        return await self._events_for(ended)
+
+    async def _events_for(self, ended: list[SpeechClip]) -> list[TriggerEvent]:
         if ended:
             await self._store_watermark()  # at most once: a restart never announces these again
         for clip in ended:

@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from pixverse_testing import FakeClock
+from pixverse_testing import FakeClock, use_connection
 
 from airflow_provider_pixverse._api.watermark import SpeechWatermark
 from airflow_provider_pixverse._compat import HAS_SHARED_STREAMS
@@ -174,3 +174,91 @@ async def test_watchers_and_waiting_triggers_of_an_account_share_one_poll(pixver
     assert sorted(announced) == sorted(waiting)
     counts = pixverse_sandbox.request_counts()
     assert counts["get"] == 0 and counts["list"] >= 1
+
+
+async def drain(events: Driven, timeout: float = 1.0) -> list[str]:
+    """Every event that comes until none does for ``timeout`` seconds: the announced ids."""
+    announced = []
+    while (event := await events.next(timeout)) is not None:
+        announced.append(event["audio_id"])
+    return announced
+
+
+async def started_watcher(sandbox: PixVerseSandbox, store: MemoryAssetStore) -> None:
+    """A watcher that starts (its watermark stored) and stops, with one clip done before."""
+    sandbox.add_clip(text="Done before", voice_id=VOICE, email=ACCOUNT, status="COMPLETED")
+    first = PixVerseNewSpeechTrigger(account_email=ACCOUNT, poll_interval=10)
+    first.asset_state_store = store  # type: ignore[assignment]
+    events = Driven(first.run())
+    for _ in range(200):  # its first round stores the watermark
+        if WATERMARK_KEY in store.values:
+            break
+        await asyncio.sleep(0.05)
+    assert await events.next(timeout=0.2) is None
+    await events.stop()
+    assert WATERMARK_KEY in store.values
+
+
+def ended(sandbox: PixVerseSandbox, n: int) -> list[str]:
+    return [
+        sandbox.add_clip(text=f"c{i}", voice_id=VOICE, email=ACCOUNT, status="COMPLETED")["audio_id"] for i in range(n)
+    ]
+
+
+async def test_a_restarted_watcher_pages_down_to_its_watermark_across_rounds(
+    pixverse_sandbox: PixVerseSandbox, clock: FakeClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """1,500 clips ended while no triggerer ran: a round lists 600 (12 pages of 50), and it announced only those."""
+    store = MemoryAssetStore()
+    await started_watcher(pixverse_sandbox, store)
+    while_down = ended(pixverse_sandbox, 1500)
+    restarted = PixVerseNewSpeechTrigger(account_email=ACCOUNT, poll_interval=10)
+    restarted.asset_state_store = store  # type: ignore[assignment]
+    events = Driven(restarted.run())
+    announced = await drain(events, timeout=5.0)
+    assert sorted(announced) == sorted(while_down) and len(set(announced)) == 1500
+    assert "short of the watermark" in capsys.readouterr().out
+    top = int(while_down[-1].rsplit(":", 1)[1])
+    assert store.values[WATERMARK_KEY] == {"settled": top, "seen": []}
+    later = ended(pixverse_sandbox, 1)
+    assert await drain(events, timeout=3.0) == later  # caught up: the next clip comes in the next round
+    await events.stop()
+
+
+async def test_clips_of_another_account_are_not_new_speech_of_the_watched_one(
+    pixverse_sandbox: PixVerseSandbox, clock: FakeClock
+) -> None:
+    store = MemoryAssetStore()
+    await started_watcher(pixverse_sandbox, store)
+    watcher = PixVerseNewSpeechTrigger(account_email=ACCOUNT, poll_interval=10)
+    watcher.asset_state_store = store  # type: ignore[assignment]
+    other = pixverse_sandbox.add_clip(text="Theirs", voice_id=VOICE, email="other@example.com", status="COMPLETED")
+    other["audio_id"] = "user:1-pixverse:other@example.com-speech:1000000000"
+    page = {"data": [other], "next_offset": 1, "has_more": False}
+    pixverse_sandbox.add_fault("status", code=200, body=page, count=1, path_contains="/speech/?")
+    events = Driven(watcher.run())
+    assert await drain(events) == []
+    mine = ended(pixverse_sandbox, 5)
+    assert await drain(events, timeout=3.0) == mine
+    await events.stop()
+    assert store.values[WATERMARK_KEY]["settled"] == int(mine[-1].rsplit(":", 1)[1])
+
+
+async def test_a_listing_sent_oldest_first_still_announces_every_clip(
+    pixverse_sandbox: PixVerseSandbox, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The order is unconfirmed: oldest first, the first page reached the watermark and 40 of 120 were announced."""
+    extra = {"list_page_size": 40}
+    use_connection(
+        monkeypatch, "pixverse_default", host=pixverse_sandbox.url, password=pixverse_sandbox.token, extra=extra
+    )
+    pixverse_sandbox.state.listing_order = "oldest"
+    store = MemoryAssetStore()
+    await started_watcher(pixverse_sandbox, store)
+    watcher = PixVerseNewSpeechTrigger(account_email=ACCOUNT, poll_interval=10)
+    watcher.asset_state_store = store  # type: ignore[assignment]
+    later = ended(pixverse_sandbox, 120)
+    events = Driven(watcher.run())
+    announced = await drain(events, timeout=3.0)
+    assert sorted(announced) == sorted(later)
+    await events.stop()

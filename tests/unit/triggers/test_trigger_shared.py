@@ -173,3 +173,44 @@ async def test_hooks_of_one_event_loop_share_one_session(pixverse_sandbox: PixVe
     for hook in hooks:
         await hook.aclose()
     assert _SESSIONS.users() == 0 and session is not None and session.closed
+
+
+async def test_a_page_of_the_longest_clips_serves_every_wait(pixverse_sandbox: PixVerseSandbox) -> None:
+    """40 clips of 40,000 CJK characters (about 9.2 MiB a page) ended every wait at the first round."""
+    text = "语" * 40_000
+    ids = [
+        pixverse_sandbox.add_clip(text=text, model="eleven-turbo-v2.5", status="COMPLETED")["audio_id"]
+        for _ in range(40)
+    ]
+    pixverse_sandbox.reset_request_counts()
+    events = await run_group([trigger_for(audio_id) for audio_id in ids])
+    assert [e["status"] for e in events] == ["success"] * 40
+    assert pixverse_sandbox.request_counts()["get"] == 0
+
+
+async def test_a_round_that_cannot_list_falls_back_to_each_clips_get(pixverse_sandbox: PixVerseSandbox) -> None:
+    pixverse_sandbox.set_clock(queued_seconds=0.3, generating_seconds=0.3)
+    ids = add_clips(pixverse_sandbox, 3)
+    pixverse_sandbox.add_fault(
+        "status", code=200, body="<html>not a listing</html>", count=-1, path_contains="/speech/?"
+    )
+    pixverse_sandbox.reset_request_counts()
+    events = await run_group([trigger_for(audio_id) for audio_id in ids])
+    assert [e["status"] for e in events] == ["success"] * 3
+    counts = pixverse_sandbox.request_counts()
+    assert counts["get"] >= 3 and counts["list"] >= 1
+
+
+async def test_an_entry_that_is_not_a_clip_costs_only_the_clips_it_might_have_been(
+    pixverse_sandbox: PixVerseSandbox,
+) -> None:
+    pixverse_sandbox.set_clock(queued_seconds=0, generating_seconds=0)
+    listed = pixverse_sandbox.add_clip(text="Listed", voice_id=VOICE, status="COMPLETED")["audio_id"]
+    hidden = pixverse_sandbox.add_clip(text="Hidden", voice_id=VOICE, status="COMPLETED")["audio_id"]
+    page = {"data": [None, 7, {"audio_id": None}, pixverse_sandbox.clip(listed)], "next_offset": 4, "has_more": False}
+    pixverse_sandbox.add_fault("status", code=200, body=page, count=-1, path_contains="/speech/?")
+    pixverse_sandbox.reset_request_counts()
+    events = await run_group([trigger_for(listed), trigger_for(hidden)])
+    assert [e["status"] for e in events] == ["success", "success"]
+    polls = [r.raw_path.rsplit("/", 1)[-1] for r in pixverse_sandbox.requests if r.endpoint == "get"]
+    assert polls == [hidden]  # the listed clip came from the page; only the one it might have held was looked up
