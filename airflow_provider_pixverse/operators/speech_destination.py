@@ -19,7 +19,8 @@ from airflow_provider_pixverse._api.clip import SpeechClip
 from airflow_provider_pixverse._api.cost import plain_credits
 from airflow_provider_pixverse._api.intent import text_digest
 from airflow_provider_pixverse.exceptions import DestinationExistsError
-from airflow_provider_pixverse.speech_metadata import forget_cached, read_metadata, same_key_as, stored_speech
+from airflow_provider_pixverse.speech_metadata import forget_cached, same_key_as, stored_speech
+from airflow_provider_pixverse.speech_record import max_parts_of
 from airflow_provider_pixverse.storage import object_uri, resolve_destination, storage_failures, write_stream
 
 if TYPE_CHECKING:
@@ -62,35 +63,43 @@ class SpeechDestination:
         return [base.parent / f"{base.stem}-{index:03d}{base.suffix or '.mp3'}" for index in range(1, parts + 1)]
 
     def stored(self, request: SpeechRequest) -> list[dict[str, Any]] | None:
-        """The metadata of every object when they hold this request's speech, intact; else ``None`` (why is logged)."""
-        parts = 1
-        if self.split == "parts":
-            (first_part,) = self.targets(request, 1)
-            with storage_failures(f"checking {object_uri(first_part)}"):
-                exists = forget_cached(first_part).exists()
-            first = read_metadata(first_part) if exists else None
-            if first is None or first.get("content_key") != request.key or not isinstance(first.get("parts"), int):
-                return None
-            parts = first["parts"]
-        found = []
-        for target in self.targets(request, parts):
-            metadata, why = stored_speech(target, request.key)
-            if metadata is None:
-                self.log.info("Creating the speech: %s", why)
+        """The checked metadata of every object when they hold this request's speech, intact; else ``None`` (logged).
+
+        The number of parts comes from the first object's record, bounded by the text (see
+        :func:`~airflow_provider_pixverse.speech_record.max_parts_of`); each record names where its
+        object was found, not where it was written.
+        """
+        limit = max_parts_of(request.text)
+        numbered = self.split == "parts"
+        (first_target,) = self.targets(request, 1)
+        first, why = stored_speech(first_target, request.key, max_parts=limit, part=1 if numbered else None)
+        if first is None:
+            self.log.info("Creating the speech: %s", why)
+            return None
+        found = [first]
+        for index, target in enumerate(self.targets(request, first["parts"])[1:], 2):
+            metadata, why = stored_speech(target, request.key, max_parts=first["parts"], part=index)
+            if metadata is None or metadata["parts"] != first["parts"]:
+                self.log.info("Creating the speech: %s", why if metadata is None else f"{why}, of another count")
                 return None
             found.append(metadata)
         return found
 
     def check_before_paying(self, request: SpeechRequest, parts: int) -> bool:
-        """Refuse, before paying, to replace another object; True when a damaged object of this request is there."""
+        """Refuse, before paying, to replace another object; True when a damaged object of this request is there.
+
+        An object is this request's (damaged) only when its stored record passes the checks; any
+        other object, or one whose record does not, is other content.
+        """
         replace = False
-        for target in self.targets(request, parts):
+        numbered = self.split == "parts"
+        for index, target in enumerate(self.targets(request, parts), 1):
             forget_cached(target)
             with storage_failures(f"checking {object_uri(target)}"):
                 exists = target.exists()
             if not exists:
                 continue
-            if same_key_as(target, request.key):
+            if same_key_as(target, request.key, max_parts=max_parts_of(request.text), part=index if numbered else None):
                 self.log.warning("%s holds this speech, damaged: it will be replaced", object_uri(target))
                 replace = True
             elif not self.overwrite:

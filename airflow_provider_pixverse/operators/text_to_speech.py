@@ -201,7 +201,7 @@ class PixVerseTextToSpeechOperator(PixVerseBaseCreatingOperator):
         found = self._destination.stored(request)
         if found is None:
             return None
-        uris = [str(metadata["destination"]) for metadata in found]
+        uris = [str(metadata["destination"]) for metadata in found]  # where found, not where first written
         self.log.info(
             "%s already holds this speech (content key %s...): no create sent, 0 credits",
             ", ".join(uris),
