@@ -4,6 +4,11 @@ The temporary object sits beside the target, named ``.<name>.<32 hex>.part`` (th
 the whole stays within 255 bytes). A later successful download of the same target removes any
 such leftovers of a download that was killed. Folders are created only on local file systems;
 a bucket or container is never created.
+
+What is stored with the object (its metadata) is staged before the object is moved into place
+(``before_publish``), so the object never shows without it. The steps of a write, in order:
+the bytes streamed into the temporary object (``streamed``), the metadata staged (``staged``),
+the object moved into place (``published``); :func:`step` marks each boundary.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from airflow_provider_pixverse.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from airflow_provider_pixverse._api.clip import SpeechClip
     from airflow_provider_pixverse.hooks.pixverse import MediaStream
@@ -46,6 +51,10 @@ _SIGNATURE_BYTES = 4
 WRITE_BLOCK_SIZE = 8 * 1024 * 1024
 _READ_BLOCK_SIZE = 1024 * 1024
 _LOCAL_PROTOCOLS = ("", "file", "local")
+
+
+def step(name: str) -> None:
+    """The boundary ``name`` between two steps of a write has been passed (a point a kill may fall at; no-op)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,7 @@ def write_download(
     file_size: int | None,
     max_bytes: int | None,
     overwrite: bool,
+    before_publish: Callable[[ObjectStoragePath, WrittenObject], None] | None = None,
 ) -> WrittenObject:
     """Stream a download into ``target`` (see :func:`write_stream`), checked against what its answer announced."""
     return write_stream(
@@ -109,6 +119,7 @@ def write_download(
         file_size=file_size,
         max_bytes=max_bytes,
         overwrite=overwrite,
+        before_publish=before_publish,
     )
 
 
@@ -122,6 +133,7 @@ def write_stream(
     file_size: int | None = None,
     max_bytes: int | None = None,
     overwrite: bool,
+    before_publish: Callable[[ObjectStoragePath, WrittenObject], None] | None = None,
 ) -> WrittenObject:
     """Stream MP3 ``chunks`` into a temporary object beside ``target``, check them, then move it into place.
 
@@ -129,6 +141,8 @@ def write_stream(
     and be as long as ``content_length`` and ``file_size`` say, where given. An object already at
     ``target`` is kept when its bytes are the same (same SHA-256), replaced when ``overwrite``, and
     refused otherwise. On any failure the temporary object is removed and ``target`` is left as it was.
+    ``before_publish`` is called with the temporary object and what will be written, just before
+    it is moved into place (not when an identical object is kept): the metadata goes there.
     """
     if max_bytes is not None:
         for announced in (content_length, file_size):
@@ -143,7 +157,8 @@ def write_stream(
         with storage_failures(f"writing {uri}"):
             size, digest = _stream_to(temporary, chunks, origin, content_type, max_bytes)
         check_length(size, url=origin, content_length=content_length, file_size=file_size)
-        written = _publish(temporary, target, size, digest, overwrite=overwrite)
+        step("streamed")
+        written = _publish(temporary, target, size, digest, overwrite=overwrite, before_publish=before_publish)
     finally:
         with storage_failures(f"removing the temporary object beside {uri}"):
             if temporary.exists():
@@ -226,7 +241,13 @@ def _stream_to(
 
 
 def _publish(
-    temporary: ObjectStoragePath, target: ObjectStoragePath, size: int, digest: str, *, overwrite: bool
+    temporary: ObjectStoragePath,
+    target: ObjectStoragePath,
+    size: int,
+    digest: str,
+    *,
+    overwrite: bool,
+    before_publish: Callable[[ObjectStoragePath, WrittenObject], None] | None,
 ) -> WrittenObject:
     uri = object_uri(target)
     with storage_failures(f"publishing {uri}"):
@@ -237,7 +258,12 @@ def _publish(
                 f"{uri} already exists with other content (the new clip has {size} bytes, SHA-256 {digest[:12]}...); "
                 "pass overwrite=True to replace it"
             )
+    if before_publish is not None:
+        before_publish(temporary, WrittenObject(target, size, digest, written=True))
+        step("staged")
+    with storage_failures(f"publishing {uri}"):
         temporary.rename(target)
+        step("published")
         landed = target.stat().st_size if target.is_file() else None
     if landed != size:
         raise PixVerseStorageError(f"{uri} does not hold the {size} bytes just written (found {landed})")
