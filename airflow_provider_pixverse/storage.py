@@ -20,7 +20,8 @@ import os
 import re
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
@@ -51,6 +52,9 @@ _SIGNATURE_BYTES = 4
 WRITE_BLOCK_SIZE = 8 * 1024 * 1024
 _READ_BLOCK_SIZE = 1024 * 1024
 _LOCAL_PROTOCOLS = ("", "file", "local")
+# A temporary object younger than this may be another run's download of the same target, still
+# on its way (two runs of one speech write the same bytes): it is left alone.
+LEFTOVER_MIN_AGE_SECONDS = 600.0
 
 
 def step(name: str) -> None:
@@ -160,7 +164,7 @@ def write_stream(
         step("streamed")
         written = _publish(temporary, target, size, digest, overwrite=overwrite, before_publish=before_publish)
     finally:
-        with storage_failures(f"removing the temporary object beside {uri}"):
+        with storage_failures(f"removing the temporary object beside {uri}"), contextlib.suppress(FileNotFoundError):
             if temporary.exists():
                 temporary.unlink()
     remove_leftovers(target)
@@ -173,15 +177,20 @@ def temporary_name(name: str) -> str:
 
 
 def remove_leftovers(target: ObjectStoragePath) -> list[str]:
-    """Remove temporary objects that downloads of ``target`` killed mid-stream left beside it."""
+    """Remove temporary objects that downloads of ``target`` killed mid-stream left beside it.
+
+    Only those older than :data:`LEFTOVER_MIN_AGE_SECONDS`: a younger one may be another run's, still being written.
+    """
     stem = _temporary_stem(target.name)
     pattern = re.compile(rf"\.{re.escape(stem)}\.[0-9a-f]{{32}}\.part")
     parent = target.parent
     removed = []
+    now = datetime.now(UTC)
     with storage_failures(f"removing leftovers beside {object_uri(target)}"):
         for found in parent.fs.glob(f"{parent.path}/.{glob.escape(stem)}.*.part"):
-            if pattern.fullmatch(str(found).rsplit("/", 1)[-1]):
-                parent.fs.rm(found)
+            if pattern.fullmatch(str(found).rsplit("/", 1)[-1]) and _older_than(parent.fs, found, now):
+                with contextlib.suppress(FileNotFoundError):
+                    parent.fs.rm(found)
                 removed.append(str(found))
     return removed
 
@@ -194,6 +203,18 @@ def storage_failures(what: str) -> Iterator[None]:
     except OSError as error:
         detail = error.strerror or str(error) or type(error).__name__
         raise PixVerseStorageError(f"{what} failed: {type(error).__name__}: {detail}") from error
+
+
+def _older_than(fs: Any, path: str, now: datetime) -> bool:
+    try:
+        modified = fs.modified(path)
+    except FileNotFoundError:
+        return False
+    except (NotImplementedError, OSError):
+        return True  # a store that cannot tell: as before
+    if modified.tzinfo is None:
+        modified = modified.replace(tzinfo=UTC)
+    return (now - modified).total_seconds() >= LEFTOVER_MIN_AGE_SECONDS
 
 
 def _temporary_stem(name: str) -> str:
