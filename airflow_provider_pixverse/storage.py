@@ -214,7 +214,7 @@ def _older_than(fs: Any, path: str, now: datetime) -> bool:
         return True  # a store that cannot tell: as before
     if modified.tzinfo is None:
         modified = modified.replace(tzinfo=UTC)
-    return (now - modified).total_seconds() >= LEFTOVER_MIN_AGE_SECONDS
+    return bool((now - modified).total_seconds() >= LEFTOVER_MIN_AGE_SECONDS)
 
 
 def _temporary_stem(name: str) -> str:
