@@ -49,6 +49,13 @@ CLAIM_STATE_KEY = "pixverse_destination_claim"
 _MIN_POLL, _MAX_POLL = 0.05, 10.0
 
 
+def task_label(ti: Any) -> str | None:
+    """Who a task instance is, for a claim's owner: ``dag.task of run <run_id>``."""
+    task = ".".join(str(getattr(ti, name)) for name in ("dag_id", "task_id") if getattr(ti, name, None))
+    run_id = getattr(ti, "run_id", None)
+    return f"{task or 'task'} of run {run_id}" if run_id else task or None
+
+
 @dataclass
 class Acquired:
     """What :meth:`SpeechClaims.acquire` found: the job to carry on with, or the speech already published."""

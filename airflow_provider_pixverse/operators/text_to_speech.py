@@ -28,7 +28,7 @@ from airflow_provider_pixverse.operators.base import (
     PixVerseAudioLink,
 )
 from airflow_provider_pixverse.operators.creating import PixVerseBaseCreatingOperator
-from airflow_provider_pixverse.operators.speech_claiming import SpeechClaims
+from airflow_provider_pixverse.operators.speech_claiming import SpeechClaims, task_label
 from airflow_provider_pixverse.operators.speech_destination import (
     SPLIT_MODES,
     MetadataStage,
@@ -205,9 +205,6 @@ class PixVerseTextToSpeechOperator(PixVerseBaseCreatingOperator):
 
     def _claims(self, context: Context, request: SpeechRequest, store: Any) -> SpeechClaims:
         """This task's claim on the destination (see :mod:`.speech_claiming`)."""
-        ti = context["ti"]
-        task = ".".join(str(getattr(ti, name)) for name in ("dag_id", "task_id") if getattr(ti, name, None))
-        run_id = getattr(ti, "run_id", None)
         return SpeechClaims(
             self._destination.base(request),
             request,
@@ -215,7 +212,7 @@ class PixVerseTextToSpeechOperator(PixVerseBaseCreatingOperator):
             poll_interval=self.poll_interval,
             overwrite=self.overwrite,
             store=store,
-            task=f"{task or 'task'} of run {run_id}" if run_id else task or None,
+            task=task_label(context["ti"]),
             clock=self.hook.clock,
             log=self.log,
             timeout_error=self.timeout_error,
