@@ -7,8 +7,14 @@ Where it is kept:
 - **elsewhere** (local files, GCS, Azure, ...), or when it does not fit: in a sidecar object
   ``<name>.json`` beside the object (the JSON dict).
 
+The metadata is published with the object, never after it (see :func:`stage_metadata`): on S3 it
+is set on the temporary object, which the publishing copy carries to the destination with it; a
+sidecar is written before the object is moved into place. A run killed at any point leaves either
+no object, or an object with its metadata (a sidecar without its object is ignored and replaced).
+
 An object found at a destination is the speech a request asks for when its metadata carries the
-request's content key and its bytes are intact: same length and SHA-256 as the metadata records.
+request's content key, passes the checks of :mod:`airflow_provider_pixverse.speech_record`, and
+its bytes are intact: same length and SHA-256 as the metadata records.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_pixverse.speech_record import RecordError, checked_record
 from airflow_provider_pixverse.storage import object_uri, storage_failures
 
 if TYPE_CHECKING:
@@ -29,7 +36,7 @@ SIDECAR_SUFFIX = ".json"
 S3_METADATA_LIMIT = 2048
 _OBJECT_METADATA_PROTOCOLS = ("s3", "s3a")
 _READ_BLOCK = 1024 * 1024
-_MAX_SIDECAR_BYTES = 1024 * 1024
+_MAX_SIDECAR_BYTES = 256 * 1024
 
 
 def forget_cached(path: ObjectStoragePath) -> ObjectStoragePath:
@@ -58,24 +65,46 @@ def uses_object_metadata(target: ObjectStoragePath) -> bool:
 
 
 def write_metadata(target: ObjectStoragePath, metadata: dict[str, Any]) -> str:
-    """Store ``metadata`` with ``target`` (see the module); returns where: ``object metadata`` or the sidecar's URI."""
-    document = json.dumps(metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    uri = object_uri(target)
-    if uses_object_metadata(target) and len(METADATA_FIELD) + len(document) <= S3_METADATA_LIMIT:
-        with storage_failures(f"setting the metadata of {uri}"):
-            target.fs.setxattr(target.path, **{METADATA_FIELD: document})
+    """Store ``metadata`` with ``target`` (see the module); returns where: ``object metadata`` or the sidecar's URI.
+
+    For an object already in place (the same bytes published earlier); a new object gets its
+    metadata before it is published, through :func:`stage_metadata`.
+    """
+    where = stage_metadata(target, target, metadata)
+    if where == "object metadata":
         _remove_sidecar(target)
+    return where
+
+
+def stage_metadata(source: ObjectStoragePath, target: ObjectStoragePath, metadata: dict[str, Any]) -> str:
+    """Store ``metadata`` for ``target`` on ``source``, the object about to be moved to ``target`` (or ``target``).
+
+    On S3 (when it fits) the metadata is set on ``source`` and the move, a server-side copy, takes
+    it along; elsewhere the sidecar of ``target`` is written now, before the object is moved into
+    place. Returns where: ``object metadata`` or the sidecar's URI.
+    """
+    document = json.dumps(metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    if uses_object_metadata(target) and len(METADATA_FIELD) + len(document) <= S3_METADATA_LIMIT:
+        with storage_failures(f"setting the metadata of {object_uri(source)}"):
+            source.fs.setxattr(source.path, copy_kwargs={"ContentType": "audio/mpeg"}, **{METADATA_FIELD: document})
         return "object metadata"
     sidecar = sidecar_of(target)
+    text = json.dumps(metadata, indent=2, sort_keys=True, ensure_ascii=False)
     with storage_failures(f"writing {object_uri(sidecar)}"):
         if _is_local(target):
             # Written under another name and moved into place: never a half-written sidecar.
             temporary = sidecar.parent / f".{sidecar.name}.{uuid.uuid4().hex}.part"
-            temporary.write_text(json.dumps(metadata, indent=2, sort_keys=True, ensure_ascii=False))
+            temporary.write_text(text)
             temporary.rename(sidecar)
         else:
-            sidecar.write_text(json.dumps(metadata, indent=2, sort_keys=True, ensure_ascii=False))
+            sidecar.write_text(text)  # one PUT: an object store shows all of it or none
     return object_uri(sidecar)
+
+
+def finish_staged(target: ObjectStoragePath, where: str) -> None:
+    """After the object staged with :func:`stage_metadata` is in place: drop a sidecar its object metadata replaced."""
+    if where == "object metadata":
+        _remove_sidecar(target)
 
 
 def read_metadata(target: ObjectStoragePath) -> dict[str, Any] | None:
@@ -93,32 +122,47 @@ def read_metadata(target: ObjectStoragePath) -> dict[str, Any] | None:
         return _json_object(sidecar.read_text())
 
 
-def stored_speech(target: ObjectStoragePath, content_key: str) -> tuple[dict[str, Any] | None, str]:
-    """The metadata of ``target`` when it holds the speech of ``content_key``, intact; and why, in words.
+def stored_speech(
+    target: ObjectStoragePath, content_key: str, *, max_parts: int, part: int | None = None
+) -> tuple[dict[str, Any] | None, str]:
+    """The checked metadata of ``target`` when it holds the speech of ``content_key``, intact; and why, in words.
 
     Returns ``(metadata, reason)``: ``metadata`` is ``None`` unless the object is there, its
-    metadata carries ``content_key``, and its length and SHA-256 are those the metadata records.
+    metadata carries ``content_key`` and passes :func:`~airflow_provider_pixverse.speech_record.checked_record`
+    (``max_parts``, ``part``), and its length and SHA-256 are those the metadata records. The
+    metadata returned names where the object is (its ``destination``), whatever the record says.
     """
     uri = object_uri(target)
     forget_cached(target)
     with storage_failures(f"checking {uri}"):
         if not target.is_file():
             return None, f"{uri} does not exist"
-    metadata = read_metadata(target)
-    if metadata is None:
+        size = target.stat().st_size
+    found = read_metadata(target)
+    if found is None:
         return None, f"{uri} exists with no speech metadata"
-    if metadata.get("content_key") != content_key:
-        return None, f"{uri} holds other speech (content key {str(metadata.get('content_key'))[:12]}...)"
+    try:
+        metadata = checked_record(found, content_key=content_key, uri=uri, max_parts=max_parts, part=part)
+    except RecordError as error:
+        return None, f"{uri} {error}"
+    if size != metadata["bytes"]:
+        return None, f"{uri} has this content key but not the {metadata['bytes']} bytes recorded ({size} bytes)"
     size, digest = object_digest(target)
-    if size != metadata.get("bytes") or digest != metadata.get("sha256"):
+    if size != metadata["bytes"] or digest != metadata["sha256"]:
         return None, f"{uri} has this content key but its bytes are not those recorded ({size} bytes)"
     return metadata, f"{uri} holds this speech ({size} bytes, SHA-256 {digest[:12]}...)"
 
 
-def same_key_as(target: ObjectStoragePath, content_key: str) -> bool:
-    """Whether the metadata stored with ``target`` carries ``content_key`` (whatever its bytes)."""
+def same_key_as(target: ObjectStoragePath, content_key: str, *, max_parts: int, part: int | None = None) -> bool:
+    """Whether the metadata stored with ``target`` is a valid record of ``content_key`` (whatever its bytes)."""
     metadata = read_metadata(target)
-    return metadata is not None and metadata.get("content_key") == content_key
+    if metadata is None:
+        return False
+    try:
+        checked_record(metadata, content_key=content_key, uri=object_uri(target), max_parts=max_parts, part=part)
+    except RecordError:
+        return False
+    return True
 
 
 def object_digest(target: ObjectStoragePath) -> tuple[int, str]:

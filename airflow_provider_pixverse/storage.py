@@ -4,6 +4,11 @@ The temporary object sits beside the target, named ``.<name>.<32 hex>.part`` (th
 the whole stays within 255 bytes). A later successful download of the same target removes any
 such leftovers of a download that was killed. Folders are created only on local file systems;
 a bucket or container is never created.
+
+What is stored with the object (its metadata) is staged before the object is moved into place
+(``before_publish``), so the object never shows without it. The steps of a write, in order:
+the bytes streamed into the temporary object (``streamed``), the metadata staged (``staged``),
+the object moved into place (``published``); :func:`step` marks each boundary.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import os
 import re
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
@@ -36,7 +42,7 @@ from airflow_provider_pixverse.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from airflow_provider_pixverse._api.clip import SpeechClip
     from airflow_provider_pixverse.hooks.pixverse import MediaStream
@@ -46,6 +52,13 @@ _SIGNATURE_BYTES = 4
 WRITE_BLOCK_SIZE = 8 * 1024 * 1024
 _READ_BLOCK_SIZE = 1024 * 1024
 _LOCAL_PROTOCOLS = ("", "file", "local")
+# A temporary object younger than this may be another run's download of the same target, still
+# on its way (two runs of one speech write the same bytes): it is left alone.
+LEFTOVER_MIN_AGE_SECONDS = 600.0
+
+
+def step(name: str) -> None:
+    """The boundary ``name`` between two steps of a write has been passed (a point a kill may fall at; no-op)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,7 @@ def write_download(
     file_size: int | None,
     max_bytes: int | None,
     overwrite: bool,
+    before_publish: Callable[[ObjectStoragePath, WrittenObject], None] | None = None,
 ) -> WrittenObject:
     """Stream a download into ``target`` (see :func:`write_stream`), checked against what its answer announced."""
     return write_stream(
@@ -109,6 +123,7 @@ def write_download(
         file_size=file_size,
         max_bytes=max_bytes,
         overwrite=overwrite,
+        before_publish=before_publish,
     )
 
 
@@ -122,6 +137,7 @@ def write_stream(
     file_size: int | None = None,
     max_bytes: int | None = None,
     overwrite: bool,
+    before_publish: Callable[[ObjectStoragePath, WrittenObject], None] | None = None,
 ) -> WrittenObject:
     """Stream MP3 ``chunks`` into a temporary object beside ``target``, check them, then move it into place.
 
@@ -129,6 +145,8 @@ def write_stream(
     and be as long as ``content_length`` and ``file_size`` say, where given. An object already at
     ``target`` is kept when its bytes are the same (same SHA-256), replaced when ``overwrite``, and
     refused otherwise. On any failure the temporary object is removed and ``target`` is left as it was.
+    ``before_publish`` is called with the temporary object and what will be written, just before
+    it is moved into place (not when an identical object is kept): the metadata goes there.
     """
     if max_bytes is not None:
         for announced in (content_length, file_size):
@@ -143,9 +161,10 @@ def write_stream(
         with storage_failures(f"writing {uri}"):
             size, digest = _stream_to(temporary, chunks, origin, content_type, max_bytes)
         check_length(size, url=origin, content_length=content_length, file_size=file_size)
-        written = _publish(temporary, target, size, digest, overwrite=overwrite)
+        step("streamed")
+        written = _publish(temporary, target, size, digest, overwrite=overwrite, before_publish=before_publish)
     finally:
-        with storage_failures(f"removing the temporary object beside {uri}"):
+        with storage_failures(f"removing the temporary object beside {uri}"), contextlib.suppress(FileNotFoundError):
             if temporary.exists():
                 temporary.unlink()
     remove_leftovers(target)
@@ -158,15 +177,20 @@ def temporary_name(name: str) -> str:
 
 
 def remove_leftovers(target: ObjectStoragePath) -> list[str]:
-    """Remove temporary objects that downloads of ``target`` killed mid-stream left beside it."""
+    """Remove temporary objects that downloads of ``target`` killed mid-stream left beside it.
+
+    Only those older than :data:`LEFTOVER_MIN_AGE_SECONDS`: a younger one may be another run's, still being written.
+    """
     stem = _temporary_stem(target.name)
     pattern = re.compile(rf"\.{re.escape(stem)}\.[0-9a-f]{{32}}\.part")
     parent = target.parent
     removed = []
+    now = datetime.now(UTC)
     with storage_failures(f"removing leftovers beside {object_uri(target)}"):
         for found in parent.fs.glob(f"{parent.path}/.{glob.escape(stem)}.*.part"):
-            if pattern.fullmatch(str(found).rsplit("/", 1)[-1]):
-                parent.fs.rm(found)
+            if pattern.fullmatch(str(found).rsplit("/", 1)[-1]) and _older_than(parent.fs, found, now):
+                with contextlib.suppress(FileNotFoundError):
+                    parent.fs.rm(found)
                 removed.append(str(found))
     return removed
 
@@ -179,6 +203,18 @@ def storage_failures(what: str) -> Iterator[None]:
     except OSError as error:
         detail = error.strerror or str(error) or type(error).__name__
         raise PixVerseStorageError(f"{what} failed: {type(error).__name__}: {detail}") from error
+
+
+def _older_than(fs: Any, path: str, now: datetime) -> bool:
+    try:
+        modified = fs.modified(path)
+    except FileNotFoundError:
+        return False
+    except (NotImplementedError, OSError):
+        return True  # a store that cannot tell: as before
+    if modified.tzinfo is None:
+        modified = modified.replace(tzinfo=UTC)
+    return bool((now - modified).total_seconds() >= LEFTOVER_MIN_AGE_SECONDS)
 
 
 def _temporary_stem(name: str) -> str:
@@ -226,7 +262,13 @@ def _stream_to(
 
 
 def _publish(
-    temporary: ObjectStoragePath, target: ObjectStoragePath, size: int, digest: str, *, overwrite: bool
+    temporary: ObjectStoragePath,
+    target: ObjectStoragePath,
+    size: int,
+    digest: str,
+    *,
+    overwrite: bool,
+    before_publish: Callable[[ObjectStoragePath, WrittenObject], None] | None,
 ) -> WrittenObject:
     uri = object_uri(target)
     with storage_failures(f"publishing {uri}"):
@@ -237,7 +279,12 @@ def _publish(
                 f"{uri} already exists with other content (the new clip has {size} bytes, SHA-256 {digest[:12]}...); "
                 "pass overwrite=True to replace it"
             )
+    if before_publish is not None:
+        before_publish(temporary, WrittenObject(target, size, digest, written=True))
+        step("staged")
+    with storage_failures(f"publishing {uri}"):
         temporary.rename(target)
+        step("published")
         landed = target.stat().st_size if target.is_file() else None
     if landed != size:
         raise PixVerseStorageError(f"{uri} does not hold the {size} bytes just written (found {landed})")

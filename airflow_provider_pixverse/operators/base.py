@@ -26,6 +26,8 @@ from airflow_provider_pixverse._api.waiting import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow.providers.common.compat.sdk import Context, ObjectStoragePath, TaskInstanceKey
 
     from airflow_provider_pixverse._api.clip import SpeechClip
@@ -192,7 +194,14 @@ class PixVerseBaseClipOperator(ClipWaitMixin):
         return url
 
     def _fetch(
-        self, clip: SpeechClip, url: str, target: ObjectStoragePath, *, max_bytes: int | None, overwrite: bool
+        self,
+        clip: SpeechClip,
+        url: str,
+        target: ObjectStoragePath,
+        *,
+        max_bytes: int | None,
+        overwrite: bool,
+        before_publish: Callable[[ObjectStoragePath, WrittenObject], None] | None = None,
     ) -> WrittenObject:
         """Stream the clip's MP3 from its (checked) media URL into ``target`` (see :func:`write_download`)."""
         from airflow_provider_pixverse.storage import object_uri, write_download
@@ -201,7 +210,14 @@ class PixVerseBaseClipOperator(ClipWaitMixin):
         self.log.info("Downloading %s (%s bytes announced) to %s", clip.audio_id, clip.file_size or "no size", uri)
         started = time.monotonic()
         with self.hook.open_media(url, expected_bytes=clip.file_size or max_bytes) as media:
-            written = write_download(media, target, file_size=clip.file_size, max_bytes=max_bytes, overwrite=overwrite)
+            written = write_download(
+                media,
+                target,
+                file_size=clip.file_size,
+                max_bytes=max_bytes,
+                overwrite=overwrite,
+                before_publish=before_publish,
+            )
         seconds = max(time.monotonic() - started, 1e-6)
         if written.written:
             self.log.info(

@@ -19,8 +19,16 @@ from airflow_provider_pixverse._api.clip import SpeechClip
 from airflow_provider_pixverse._api.cost import plain_credits
 from airflow_provider_pixverse._api.intent import text_digest
 from airflow_provider_pixverse.exceptions import DestinationExistsError
-from airflow_provider_pixverse.speech_metadata import forget_cached, read_metadata, same_key_as, stored_speech
-from airflow_provider_pixverse.storage import object_uri, resolve_destination, storage_failures, write_stream
+from airflow_provider_pixverse.speech_metadata import (
+    finish_staged,
+    forget_cached,
+    same_key_as,
+    stage_metadata,
+    stored_speech,
+    write_metadata,
+)
+from airflow_provider_pixverse.speech_record import max_parts_of
+from airflow_provider_pixverse.storage import object_uri, resolve_destination, step, storage_failures, write_stream
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -53,44 +61,56 @@ class SpeechDestination:
     overwrite: bool
     log: Any  # the task's logger (its type differs between Airflow versions)
 
+    def base(self, request: SpeechRequest) -> ObjectStoragePath:
+        """The destination's object before parts are numbered (the one object with ``split="join"``)."""
+        named = SpeechClip(name=f"pixverse-{request.key[:16]}.mp3")
+        return resolve_destination(self.destination, named, conn_id=self.conn_id or None)
+
     def targets(self, request: SpeechRequest, parts: int) -> list[ObjectStoragePath]:
         """The objects written: the one object, or with ``split="parts"`` one numbered object per part."""
-        named = SpeechClip(name=f"pixverse-{request.key[:16]}.mp3")
-        base = resolve_destination(self.destination, named, conn_id=self.conn_id or None)
+        base = self.base(request)
         if self.split == "join":
             return [base]
         return [base.parent / f"{base.stem}-{index:03d}{base.suffix or '.mp3'}" for index in range(1, parts + 1)]
 
     def stored(self, request: SpeechRequest) -> list[dict[str, Any]] | None:
-        """The metadata of every object when they hold this request's speech, intact; else ``None`` (why is logged)."""
-        parts = 1
-        if self.split == "parts":
-            (first_part,) = self.targets(request, 1)
-            with storage_failures(f"checking {object_uri(first_part)}"):
-                exists = forget_cached(first_part).exists()
-            first = read_metadata(first_part) if exists else None
-            if first is None or first.get("content_key") != request.key or not isinstance(first.get("parts"), int):
-                return None
-            parts = first["parts"]
-        found = []
-        for target in self.targets(request, parts):
-            metadata, why = stored_speech(target, request.key)
-            if metadata is None:
-                self.log.info("Creating the speech: %s", why)
+        """The checked metadata of every object when they hold this request's speech, intact; else ``None`` (logged).
+
+        The number of parts comes from the first object's record, bounded by the text (see
+        :func:`~airflow_provider_pixverse.speech_record.max_parts_of`); each record names where its
+        object was found, not where it was written.
+        """
+        limit = max_parts_of(request.text)
+        numbered = self.split == "parts"
+        (first_target,) = self.targets(request, 1)
+        first, why = stored_speech(first_target, request.key, max_parts=limit, part=1 if numbered else None)
+        if first is None:
+            self.log.info("Creating the speech: %s", why)
+            return None
+        found = [first]
+        for index, target in enumerate(self.targets(request, first["parts"])[1:], 2):
+            metadata, why = stored_speech(target, request.key, max_parts=first["parts"], part=index)
+            if metadata is None or metadata["parts"] != first["parts"]:
+                self.log.info("Creating the speech: %s", why if metadata is None else f"{why}, of another count")
                 return None
             found.append(metadata)
         return found
 
     def check_before_paying(self, request: SpeechRequest, parts: int) -> bool:
-        """Refuse, before paying, to replace another object; True when a damaged object of this request is there."""
+        """Refuse, before paying, to replace another object; True when a damaged object of this request is there.
+
+        An object is this request's (damaged) only when its stored record passes the checks; any
+        other object, or one whose record does not, is other content.
+        """
         replace = False
-        for target in self.targets(request, parts):
+        numbered = self.split == "parts"
+        for index, target in enumerate(self.targets(request, parts), 1):
             forget_cached(target)
             with storage_failures(f"checking {object_uri(target)}"):
                 exists = target.exists()
             if not exists:
                 continue
-            if same_key_as(target, request.key):
+            if same_key_as(target, request.key, max_parts=max_parts_of(request.text), part=index if numbered else None):
                 self.log.warning("%s holds this speech, damaged: it will be replaced", object_uri(target))
                 replace = True
             elif not self.overwrite:
@@ -101,6 +121,41 @@ class SpeechDestination:
         return replace
 
 
+class MetadataStage:
+    """The metadata of one object, staged while the object is written so that both are published at once.
+
+    Given to the write as its ``before_publish`` (see :func:`~airflow_provider_pixverse.storage.write_stream`):
+    the metadata is built from what is about to be published and staged with it (see
+    :func:`~airflow_provider_pixverse.speech_metadata.stage_metadata`). When the write kept an
+    identical object instead, :meth:`finish` stores the metadata with it then.
+
+    :param build: What is stored with the object, from what was written and the audio's duration.
+    :param duration: The duration stored (set by :func:`join_parts` once the parts are joined).
+    """
+
+    def __init__(
+        self, build: Callable[[WrittenObject, float | None], dict[str, Any]], duration: float | None = None
+    ) -> None:
+        self.build = build
+        self.duration = duration
+        self.metadata: dict[str, Any] | None = None
+        self.where: str | None = None
+
+    def __call__(self, temporary: ObjectStoragePath, written: WrittenObject) -> None:
+        self.metadata = self.build(written, self.duration)
+        self.where = stage_metadata(temporary, written.path, self.metadata)
+
+    def finish(self, written: WrittenObject) -> tuple[dict[str, Any], str]:
+        """The metadata stored with the written object, and where it is kept."""
+        if written.written and self.metadata is not None and self.where is not None:
+            finish_staged(written.path, self.where)
+            return self.metadata, self.where
+        metadata = self.build(written, self.duration)
+        where = write_metadata(written.path, metadata)
+        step("metadata")
+        return metadata, where
+
+
 def join_parts(
     fetch: Callable[[SpeechClip, ObjectStoragePath], WrittenObject],
     clips: list[SpeechClip],
@@ -108,6 +163,7 @@ def join_parts(
     *,
     overwrite: bool,
     log: Any,
+    stage: MetadataStage | None = None,
 ) -> tuple[WrittenObject, float]:
     """Download the parts (``fetch``) into a local folder, join them frame by frame, write the one MP3 to ``target``."""
     from airflow.providers.common.compat.sdk import ObjectStoragePath
@@ -129,6 +185,8 @@ def join_parts(
             joined.duration,
             joined.join_gap_seconds,
         )
+        if stage is not None:
+            stage.duration = joined.duration
         with joined_path.open("rb") as source:
             written = write_stream(
                 iter(lambda: source.read(_READ_BLOCK), b""),
@@ -136,6 +194,7 @@ def join_parts(
                 origin=f"the MP3 joined from {len(paths)} parts",
                 file_size=joined.size,
                 overwrite=overwrite,
+                before_publish=stage,
             )
     return written, joined.duration
 

@@ -28,15 +28,16 @@ from airflow_provider_pixverse.operators.base import (
     PixVerseAudioLink,
 )
 from airflow_provider_pixverse.operators.creating import PixVerseBaseCreatingOperator
+from airflow_provider_pixverse.operators.speech_claiming import SpeechClaims, task_label
 from airflow_provider_pixverse.operators.speech_destination import (
     SPLIT_MODES,
+    MetadataStage,
     SpeechDestination,
     join_parts,
     speech_metadata,
 )
 from airflow_provider_pixverse.operators.speech_plan import describe_estimate, plan_job, read_text, replan_job
-from airflow_provider_pixverse.speech_metadata import write_metadata
-from airflow_provider_pixverse.storage import object_uri
+from airflow_provider_pixverse.storage import object_uri, step
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -122,6 +123,7 @@ class PixVerseTextToSpeechOperator(PixVerseBaseCreatingOperator):
     )
     operator_extra_links = (PixVerseAudioLink(),)
     ui_color = "#fde2c8"
+    _claim: SpeechClaims  # set when the task runs: its claim on the destination
 
     def __init__(
         self,
@@ -161,11 +163,14 @@ class PixVerseTextToSpeechOperator(PixVerseBaseCreatingOperator):
         self._start_link(context)
         store = self._state_store(context)
         request = self.speech_request(read_text(self.text))
+        self._claim = self._claims(context, request, store)
         reused = self._reuse(context, request)
         if reused is not None:
             return reused
         job = self._saved_job(context, store, request) or self._plan(context, request, store)
-        return self._run(context, request, job, store)
+        if isinstance(job, list):  # published by another run while this one waited for it
+            return self._reused(context, request, job)
+        return self._run_claimed(context, request, job, store)
 
     def execute_complete(
         self, context: Context, event: dict[str, Any], job: dict[str, Any] | None = None
@@ -187,8 +192,10 @@ class PixVerseTextToSpeechOperator(PixVerseBaseCreatingOperator):
             self.log.info("Resumed without the job's state: its %d part(s) are the event's clips", len(state.parts))
         if state.content_key != request.key:
             raise PixVerseResponseError("the deferral came back with the state of another request")
+        self._claim = self._claims(context, request, store)
+        self._claim.resume()
         self._apply(state, self.finals_from(event), store)
-        return self._run(context, request, state, store)
+        return self._run_claimed(context, request, state, store)
 
     # -- what is already there, the plan ---------------------------------------------------------
 
@@ -196,12 +203,32 @@ class PixVerseTextToSpeechOperator(PixVerseBaseCreatingOperator):
     def _destination(self) -> SpeechDestination:
         return SpeechDestination(self.destination, self.split, self.storage_conn_id, self.overwrite, self.log)
 
+    def _claims(self, context: Context, request: SpeechRequest, store: Any) -> SpeechClaims:
+        """This task's claim on the destination (see :mod:`.speech_claiming`)."""
+        return SpeechClaims(
+            self._destination.base(request),
+            request,
+            wait_timeout=self.wait_timeout,
+            poll_interval=self.poll_interval,
+            overwrite=self.overwrite,
+            store=store,
+            task=task_label(context["ti"]),
+            clock=self.hook.clock,
+            log=self.log,
+            timeout_error=self.timeout_error,
+        )
+
     def _reuse(self, context: Context, request: SpeechRequest) -> str | list[str] | None:
         """When the destination holds this request's speech, intact: its URI(s), having sent nothing."""
         found = self._destination.stored(request)
         if found is None:
             return None
-        uris = [str(metadata["destination"]) for metadata in found]
+        self._claim.release(done=True)  # a claim a killed run left behind
+        return self._reused(context, request, found)
+
+    def _reused(self, context: Context, request: SpeechRequest, found: list[dict[str, Any]]) -> str | list[str]:
+        """The result of a run that found this request's speech published: sent nothing, 0 credits."""
+        uris = [str(metadata["destination"]) for metadata in found]  # where found, not where first written
         self.log.info(
             "%s already holds this speech (content key %s...): no create sent, 0 credits",
             ", ".join(uris),
@@ -211,12 +238,22 @@ class PixVerseTextToSpeechOperator(PixVerseBaseCreatingOperator):
         results = [{**metadata, "reused": True, "credits_estimated": 0, "credits_charged": 0} for metadata in found]
         return self._results(context, results)
 
-    def _plan(self, context: Context, request: SpeechRequest, store: Any) -> SpeechJob:
-        """Split the text, estimate the cost (refusing over ``max_credits``), check the destination; nothing sent."""
+    def _plan(self, context: Context, request: SpeechRequest, store: Any) -> SpeechJob | list[dict[str, Any]]:
+        """Split the text, estimate the cost (refusing over ``max_credits``), check and claim the destination.
+
+        Nothing is sent. Another run making the same speech is adopted or waited for (see
+        :mod:`.speech_claiming`); when it published the speech meanwhile, its metadata is returned.
+        """
         job, estimate = plan_job(self.hook, request, email=self.account_email)
         self._announce(context, job)
         estimate.refuse_over(self.max_credits, account=self._account_name())
         job.replace = self._destination.check_before_paying(request, len(job.parts))
+        acquired = self._claim.acquire(job, lambda: self._destination.stored(request))
+        if acquired.reused is not None:
+            return acquired.reused
+        if acquired.job is not None and acquired.job is not job:
+            acquired.job.replace = acquired.job.replace or job.replace
+            job = acquired.job
         self._save(store, job)
         return job
 
@@ -243,6 +280,7 @@ class PixVerseTextToSpeechOperator(PixVerseBaseCreatingOperator):
             "Resuming what an earlier try started: %d part(s), %d created, %d COMPLETED", len(job.parts), created, done
         )
         self._announce(context, job)
+        self._claim.resume()
         for part in job.pending():
             part.resubmits = 0
             if part.audio_id is not None and not self._earlier_clip_usable(part.audio_id):
@@ -328,9 +366,21 @@ class PixVerseTextToSpeechOperator(PixVerseBaseCreatingOperator):
         finally:
             self._save(store, job)
 
+    def _run_claimed(self, context: Context, request: SpeechRequest, job: SpeechJob, store: Any) -> str | list[str]:
+        """:meth:`_run`; a failure before every part is COMPLETED gives up the claim (there is nothing to adopt)."""
+        try:
+            return self._run(context, request, job, store)
+        except Exception:
+            if job.pending():
+                self._claim.release()
+            raise
+
     def _save(self, store: Any, job: SpeechJob) -> None:
         if store is not None:
             store.set(JOB_STATE_KEY, job.to_json())
+        claim = getattr(self, "_claim", None)
+        if claim is not None:
+            claim.update(job)  # other runs adopt the clips from it
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -344,29 +394,43 @@ class PixVerseTextToSpeechOperator(PixVerseBaseCreatingOperator):
         targets = self._destination.targets(request, len(job.parts))
         overwrite = self.overwrite or job.replace
 
-        def fetch(clip: SpeechClip, target: ObjectStoragePath, *, replace: bool = True) -> Any:
-            return self._fetch(clip, self._url_of(clip), target, max_bytes=self.max_bytes, overwrite=replace)
+        def fetch(
+            clip: SpeechClip, target: ObjectStoragePath, *, replace: bool = True, stage: MetadataStage | None = None
+        ) -> Any:
+            return self._fetch(
+                clip, self._url_of(clip), target, max_bytes=self.max_bytes, overwrite=replace, before_publish=stage
+            )
 
-        results: list[dict[str, Any]] = []
+        def stage_of(parts: list[PartState], of: list[SpeechClip], number: int | None = None) -> MetadataStage:
+            return MetadataStage(
+                lambda written, duration: speech_metadata(
+                    request, job, parts, of, written, duration, part_number=number
+                ),
+                of[0].duration if len(of) == 1 else None,
+            )
+
+        # The metadata is staged with each object and published with it (see MetadataStage).
+        stored: list[tuple[dict[str, Any], str]] = []
         if self.split == "parts":
             for part, clip, target in zip(job.parts, clips, targets, strict=True):
-                written = fetch(clip, target, replace=overwrite)
-                results.append(
-                    speech_metadata(request, job, [part], [clip], written, clip.duration, part_number=part.index)
-                )
+                stage = stage_of([part], [clip], part.index)
+                stored.append(stage.finish(fetch(clip, target, replace=overwrite, stage=stage)))
         elif len(clips) == 1:
-            written = fetch(clips[0], targets[0], replace=overwrite)
-            results.append(speech_metadata(request, job, job.parts, clips, written, clips[0].duration))
+            stage = stage_of(job.parts, clips)
+            stored.append(stage.finish(fetch(clips[0], targets[0], replace=overwrite, stage=stage)))
         else:
-            written, duration = join_parts(fetch, clips, targets[0], overwrite=overwrite, log=self.log)
-            results.append(speech_metadata(request, job, job.parts, clips, written, duration))
-        for metadata, target in zip(results, targets, strict=True):
-            where = write_metadata(target, metadata)
+            stage = stage_of(job.parts, clips)
+            written, _ = join_parts(fetch, clips, targets[0], overwrite=overwrite, log=self.log, stage=stage)
+            stored.append(stage.finish(written))
+        results = [metadata for metadata, _ in stored]
+        for (metadata, where), target in zip(stored, targets, strict=True):
             self.log.info("Stored the speech's metadata (content key %s...) in %s", request.key[:12], where)
             if self.asset_alias is not None:
                 context["outlet_events"][AssetAlias(name=self.asset_alias)].add(
                     Asset(object_uri(target)), extra=metadata
                 )
+        self._claim.release(done=True)
+        step("released")
         charged = plain_credits(sum(metadata["credits_charged"] or 0 for metadata in results))
         self.log.info("Charged %s credits (estimated %s)", charged, job.estimate.get("credits"))
         return self._results(context, results)

@@ -19,11 +19,36 @@ from airflow_provider_pixverse.speech_metadata import (
 S3_CONN_ID = "aws_pixverse_test"
 
 
+KEY = "a" * 64
+
+
 def speech(path: ObjectStoragePath, data: bytes = b"ID3 speech") -> dict[str, Any]:
+    """Write ``data`` at ``path``; the record a run would store with it."""
     import hashlib
 
     path.write_bytes(data)
-    return {"content_key": "k" * 64, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    return {
+        "content_key": KEY,
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "parts": 1,
+        "audio_ids": ["user:1-pixverse:a@b.c-speech:1"],
+        "text_sha256": "b" * 64,
+        "text_length": 5,
+        "voice_id": "v",
+        "model": "speech-2.8-hd",
+        "settings": {},
+        "credits_estimated": 0.5,
+        "credits_charged": 0.5,
+        "duration": 1.0,
+        "created_at": "2026-01-01T00:00:00+00:00",
+        "destination": f"{path}",
+        "reused": False,
+    }
+
+
+def found(path: ObjectStoragePath, key: str = KEY) -> Any:
+    return stored_speech(path, key, max_parts=10)
 
 
 def test_a_local_file_gets_a_sidecar(tmp_path: Path) -> None:
@@ -33,16 +58,16 @@ def test_a_local_file_gets_a_sidecar(tmp_path: Path) -> None:
     assert write_metadata(target, metadata) == f"file://{tmp_path}/a.mp3.json"
     assert json.loads((tmp_path / "a.mp3.json").read_text()) == metadata
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp3", "a.mp3.json"]  # no temporary left
-    assert stored_speech(target, "k" * 64)[0] == metadata
-    assert stored_speech(target, "other")[0] is None
+    assert found(target)[0] == {**metadata, "destination": f"file://{tmp_path}/a.mp3"}
+    assert found(target, "c" * 64)[0] is None
 
 
 def test_bytes_that_differ_from_the_record_are_not_trusted(tmp_path: Path) -> None:
     target = ObjectStoragePath(f"file://{tmp_path}/a.mp3")
     write_metadata(target, speech(target))
     target.write_bytes(b"ID3 speecH")  # same length, other bytes
-    found, why = stored_speech(target, "k" * 64)
-    assert found is None and "not those recorded" in why
+    record, why = found(target)
+    assert record is None and "not those recorded" in why
 
 
 def test_a_broken_sidecar_is_no_metadata(tmp_path: Path) -> None:
@@ -50,7 +75,7 @@ def test_a_broken_sidecar_is_no_metadata(tmp_path: Path) -> None:
     speech(target)
     sidecar_of(target).write_text("{not json")
     assert read_metadata(target) is None
-    assert stored_speech(target, "k" * 64) == (None, f"file://{tmp_path}/a.mp3 exists with no speech metadata")
+    assert found(target) == (None, f"file://{tmp_path}/a.mp3 exists with no speech metadata")
 
 
 def test_s3_keeps_it_on_the_object_unless_it_is_too_large(s3_bucket: Any) -> None:
@@ -59,7 +84,7 @@ def test_s3_keeps_it_on_the_object_unless_it_is_too_large(s3_bucket: Any) -> Non
     assert uses_object_metadata(small)
     assert write_metadata(small, metadata) == "object metadata"
     assert json.loads(s3_bucket.Object("small.mp3").metadata["pixverse-speech"]) == metadata
-    assert stored_speech(small, "k" * 64)[0] == metadata
+    assert found(small)[0] == {**metadata, "destination": f"s3://{s3_bucket.name}/small.mp3"}
 
     large = ObjectStoragePath(f"s3://{s3_bucket.name}/large.mp3", conn_id=S3_CONN_ID)
     big = {**speech(large), "audio_ids": [f"user:1234-pixverse:a@b.c-speech:{n}" for n in range(100)]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,17 +104,23 @@ def test_leftovers_of_a_killed_download_are_removed_by_the_next_success(tmp_path
     target = resolve_destination(f"file://{tmp_path}/", CLIP)
     stale = tmp_path / temporary_name(target.name)
     stale.write_bytes(b"half")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))  # killed an hour ago
+    running = tmp_path / temporary_name(target.name)
+    running.write_bytes(b"another run's, still on its way")
     someone_else = tmp_path / temporary_name("other.mp3")
     someone_else.write_bytes(b"not ours")
     unrelated = tmp_path / f".{target.name}.notes.part"
     unrelated.write_bytes(b"keep")
     write(target)
     assert not stale.exists()
-    assert someone_else.exists() and unrelated.exists()
+    assert someone_else.exists() and unrelated.exists() and running.exists()
     assert remove_leftovers(target) == []
 
 
-def test_leftovers_in_s3_are_removed_too(s3_bucket: Any) -> None:
+def test_leftovers_in_s3_are_removed_too(s3_bucket: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_pixverse import storage
+
+    monkeypatch.setattr(storage, "LEFTOVER_MIN_AGE_SECONDS", 0.0)  # moto cannot date an object back
     target = resolve_destination(f"s3://{s3_bucket.name}/speech/", CLIP, conn_id=S3_CONN_ID)
     s3_bucket.put_object(Key=f"speech/{temporary_name(target.name)}", Body=b"half")
     write(target)
