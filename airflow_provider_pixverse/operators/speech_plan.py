@@ -85,7 +85,7 @@ def describe_estimate(job: SpeechJob, account: str) -> str:
         f"{formula['unit_credits']} per {'started ' if formula['round_up'] else ''}"
         f"{formula['unit_characters']} characters"
         if formula
-        else "no credit_formula in the models list"
+        else "no usable credit_formula in the models list"
     )
     return (
         f"Estimated cost: {estimate['credits']} credits for {estimate['characters']} characters in "
