@@ -201,6 +201,21 @@ def _model_limits(entry: object) -> ModelLimits | None:
     return ModelLimits(name, int(max_characters), formula, problem)
 
 
+def check_max_credits(value: object) -> float | None:
+    """``max_credits`` as the operator keeps it: ``None`` (no cap), or a finite number from 0; else refused.
+
+    A string is refused too, numeric or not: ``max_credits`` is not a templated field, so a string
+    there is a mistake (``"5"`` would fail the comparison only when the task runs).
+    """
+    if value is None:
+        return None
+    if not _number(value) or value < 0:
+        raise PixVerseInvalidInputError(
+            f"max_credits={value!r} ({type(value).__name__}) must be a finite number from 0, or None for no cap"
+        )
+    return value
+
+
 def _number(value: object) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 

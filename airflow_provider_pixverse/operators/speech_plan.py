@@ -13,6 +13,7 @@ from airflow_provider_pixverse._api.cost import estimate_cost
 from airflow_provider_pixverse._api.create import MODELS
 from airflow_provider_pixverse._api.errors import PixVerseInvalidInputError, PixVerseResponseError
 from airflow_provider_pixverse._api.speech_job import PartState, SpeechJob
+from airflow_provider_pixverse._api.speech_request import request_text
 from airflow_provider_pixverse._api.split import split_text
 from airflow_provider_pixverse.model_list import cached_model_list
 
@@ -64,7 +65,7 @@ def check_text_size(text: str, *, where: str = "the text") -> None:
 
 
 def _non_empty(text: str) -> str:
-    if not text.removeprefix("\ufeff").strip():
+    if not request_text(text):  # what would be sent: a byte order mark alone is empty
         raise PixVerseInvalidInputError(f"text must be a non-empty string, got {_shown(text)}")
     return text
 
