@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -16,6 +17,8 @@ MODEL_LIST_SECONDS = 3600.0
 
 _lock = threading.Lock()
 _lists: dict[tuple[str, str, str | None], tuple[float, ModelList]] = {}
+_told: set[str] = set()  # the unusable formulas already logged, once per process
+log = logging.getLogger(__name__)
 
 
 def cached_model_list(hook: PixVerseHook, *, email: str | None = None) -> ModelList:
@@ -31,6 +34,10 @@ def cached_model_list(hook: PixVerseHook, *, email: str | None = None) -> ModelL
     model_list = parse_model_list(hook.list_models(email=account))
     with _lock:
         _lists[key] = (now, model_list)
+        untold = [problem for problem in model_list.formula_problems.values() if problem not in _told]
+        _told.update(untold)
+    for problem in untold:
+        log.warning("%s: that model's cost cannot be estimated (the other models are not concerned)", problem)
     return model_list
 
 
@@ -38,3 +45,4 @@ def forget_model_lists() -> None:
     """Drop every cached models list (the next use fetches it again)."""
     with _lock:
         _lists.clear()
+        _told.clear()

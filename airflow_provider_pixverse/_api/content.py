@@ -37,7 +37,8 @@ AUDIO_SETTINGS = (
 )
 KEY_VERSION = 1
 _LINE_END = re.compile(r"\r\n?")
-_TRAILING_SPACE = re.compile(r"[^\S\n]+\n")
+# Spaces at the end of a line; matched only from the start of a run, never given back: linear time.
+_TRAILING_SPACE = re.compile(r"(?<![^\S\n])[^\S\n]++\n")
 
 
 def normalise_text(text: str) -> str:

@@ -36,24 +36,61 @@ class CreditFormula:
 
     @classmethod
     def from_json(cls, data: object, *, model: str) -> CreditFormula | None:
-        """The formula a models list gives, or ``None`` when it gives none that can be used."""
-        if not isinstance(data, dict):
-            return None
-        unit_characters, unit_credits = data.get("unit_characters"), data.get("unit_credits")
-        if not _number(unit_characters) or not _number(unit_credits):
-            return None
-        if unit_characters <= 0 or unit_credits < 0 or not float(unit_characters).is_integer():
-            raise PixVerseResponseError(f"the models list gives model {model!r} an unusable credit_formula {data!r}")
-        return cls(int(unit_characters), float(unit_credits), bool(data.get("round_up", True)))
+        """The formula a models list gives, or ``None`` when it gives none or one that cannot be used."""
+        return parse_formula(data, model=model)[0]
+
+
+def parse_formula(data: object, *, model: str) -> tuple[CreditFormula | None, str | None]:
+    """A models list entry's ``credit_formula``, leniently: ``(formula, None)``, or ``(None, why it is unusable)``.
+
+    No formula (``None``) is not a problem; one that is there but unusable (not an object, a
+    ``unit_characters`` that is not a whole number above 0, a ``unit_credits`` that is not a finite
+    number from 0, a ``round_up`` that is neither a boolean nor ``"true"``/``"false"``) makes only
+    this model's cost unknown: the reason is returned, never raised, so one bad entry never costs
+    the other models of the list.
+    """
+    if data is None:
+        return None, None
+    unusable = f"the models list gives model {model!r} an unusable credit_formula {_shown(data)}"
+    if not isinstance(data, dict):
+        return None, unusable
+    unit_characters, unit_credits = data.get("unit_characters"), data.get("unit_credits")
+    round_up = _boolean(data.get("round_up", True))
+    if not _number(unit_characters) or unit_characters <= 0 or not float(unit_characters).is_integer():
+        return None, f"{unusable}: unit_characters must be a whole number above 0"
+    if not _number(unit_credits) or unit_credits < 0:
+        return None, f"{unusable}: unit_credits must be a number from 0"
+    if round_up is None:
+        return None, f"{unusable}: round_up must be true or false"
+    return CreditFormula(int(unit_characters), float(unit_credits), round_up), None
+
+
+def _boolean(value: object) -> bool | None:
+    """A JSON boolean, or the strings ``"true"``/``"false"`` (any case); ``None`` for anything else."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return None
+
+
+def _shown(data: object) -> str:
+    """``data`` for a message, cut short: a hostile list may hold a huge value."""
+    text = repr(data)
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 @dataclass(frozen=True)
 class ModelLimits:
-    """One model's ``max_characters`` and ``credit_formula`` (``None`` when the models list has none)."""
+    """One model's ``max_characters`` and ``credit_formula`` (``None`` when the models list has none usable).
+
+    ``formula_problem`` says why the list's formula could not be used, when it could not.
+    """
 
     model: str
     max_characters: int
     formula: CreditFormula | None
+    formula_problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +99,11 @@ class ModelList:
 
     models: Mapping[str, ModelLimits]
     default_model: str | None = None
+
+    @property
+    def formula_problems(self) -> dict[str, str]:
+        """Why a model's ``credit_formula`` is unusable, by model (those models' costs are unknown)."""
+        return {name: found.formula_problem for name, found in self.models.items() if found.formula_problem}
 
     def limits(self, model: str) -> ModelLimits:
         """The limits of ``model``: from the list, else from the documented table; refused when neither knows it."""
@@ -99,6 +141,7 @@ class CostEstimate:
     part_characters: tuple[int, ...]
     credits: float | None
     formula: CreditFormula | None
+    formula_problem: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The estimate as it is logged and pushed to XCom."""
@@ -123,9 +166,10 @@ class CostEstimate:
         if max_credits is None:
             return
         if self.credits is None:
+            why = self.formula_problem or f"the models list gives model {self.model!r} no credit_formula"
             raise PixVerseInvalidInputError(
-                f"max_credits={plain_credits(max_credits)} is set, and the models list gives model {self.model!r} no "
-                "credit_formula to estimate the cost with: nothing was sent"
+                f"max_credits={plain_credits(max_credits)} is set, and {why}: the cost cannot be estimated, "
+                "nothing was sent"
             )
         if self.credits > max_credits:
             raise PixVerseInvalidInputError(
@@ -140,7 +184,7 @@ def estimate_cost(limits: ModelLimits, parts: Iterable[str]) -> CostEstimate:
     lengths = tuple(len(part) for part in parts)
     formula = limits.formula
     credits = None if formula is None else plain_credits(sum(formula.credits_for(n) for n in lengths))
-    return CostEstimate(limits.model, sum(lengths), lengths, credits, formula)
+    return CostEstimate(limits.model, sum(lengths), lengths, credits, formula, limits.formula_problem)
 
 
 def _model_limits(entry: object) -> ModelLimits | None:
@@ -153,7 +197,23 @@ def _model_limits(entry: object) -> ModelLimits | None:
         if documented is None:
             return None
         max_characters = documented.max_characters
-    return ModelLimits(name, int(max_characters), CreditFormula.from_json(entry.get("credit_formula"), model=name))
+    formula, problem = parse_formula(entry.get("credit_formula"), model=name)
+    return ModelLimits(name, int(max_characters), formula, problem)
+
+
+def check_max_credits(value: object) -> float | None:
+    """``max_credits`` as the operator keeps it: ``None`` (no cap), or a finite number from 0; else refused.
+
+    A string is refused too, numeric or not: ``max_credits`` is not a templated field, so a string
+    there is a mistake (``"5"`` would fail the comparison only when the task runs).
+    """
+    if value is None:
+        return None
+    if not _number(value) or value < 0:
+        raise PixVerseInvalidInputError(
+            f"max_credits={value!r} ({type(value).__name__}) must be a finite number from 0, or None for no cap"
+        )
+    return value
 
 
 def _number(value: object) -> TypeGuard[float]:

@@ -10,6 +10,10 @@ setting that changes the audio (:data:`HIDDEN_SETTINGS`: ``speed``, ``volume``, 
 ``emotion``, ``stability``, ``similarity_boost``, ``style``, ``use_speaker_boost``) is not on the
 clip, so :meth:`SpeechRequest.matches` never says "the same" for a request that sets one of them:
 it says :attr:`Match.UNSURE`, and the caller does something safe instead of adopting the clip.
+
+The text is normalised as :func:`~airflow_provider_pixverse._api.content.normalise_text` says, and
+a byte order mark (U+FEFF) at its start is dropped: an editor's mark, never spoken, so a text
+saved with one and the same text without it are the same speech, and the mark is never sent.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from airflow_provider_pixverse._api.create import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from airflow_provider_pixverse._api.clip import SpeechClip
+
+_BOM = "\ufeff"
 
 # What a clip shows of the request that made it.
 LISTED_FIELDS = ("prompt", "voice_id", "model", "language_code")
@@ -55,7 +61,7 @@ class SpeechRequest:
     @classmethod
     def of(cls, text: str, voice_id: str, model: str | None = None, **settings: Any) -> SpeechRequest:
         """The request for ``text`` (normalised) with ``voice_id``, ``model`` (default: the API's) and ``settings``."""
-        return cls(normalise_text(text), voice_id, model or DEFAULT_MODEL, audio_settings(settings))
+        return cls(request_text(text), voice_id, model or DEFAULT_MODEL, audio_settings(settings))
 
     @property
     def key(self) -> str:
@@ -75,14 +81,20 @@ class SpeechRequest:
 
     def with_text(self, text: str) -> SpeechRequest:
         """The same voice, model and settings for another text (a part of a long one)."""
-        return SpeechRequest(normalise_text(text), self.voice_id, self.model, dict(self.settings))
+        return SpeechRequest(request_text(text), self.voice_id, self.model, dict(self.settings))
 
     def matches(self, clip: SpeechClip) -> Match:
         """Whether ``clip`` was made by this request, as far as a clip can show it (see the module)."""
-        if clip.prompt is None or normalise_text(clip.prompt) != self.text:
+        if clip.prompt is None or request_text(clip.prompt) != self.text:
             return Match.DIFFERENT
         if clip.voice_id != self.voice_id or (clip.model or DEFAULT_MODEL) != self.model:
             return Match.DIFFERENT
         if self.language_code is not None and clip.language_code != self.language_code:
             return Match.DIFFERENT
         return Match.UNSURE if self.hidden_settings else Match.SAME
+
+
+def request_text(text: str) -> str:
+    """``text`` as a request sends and keys it: normalised, without a byte order mark at its start."""
+    normalised = normalise_text(text)
+    return normalise_text(normalised.removeprefix(_BOM)) if normalised.startswith(_BOM) else normalised

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import Asset, AssetAlias
 
-from airflow_provider_pixverse._api.cost import plain_credits
+from airflow_provider_pixverse._api.cost import check_max_credits, plain_credits
 from airflow_provider_pixverse._api.errors import (
     PixVerseError,
     PixVerseInvalidInputError,
@@ -148,7 +148,7 @@ class PixVerseTextToSpeechOperator(PixVerseBaseCreatingOperator):
             kwargs["outlets"] = [*(kwargs.get("outlets") or []), AssetAlias(name=asset_alias)]
         super().__init__(text=text, voice_id=voice_id, **kwargs)  # type: ignore[arg-type]
         self.destination = destination
-        self.max_credits = max_credits
+        self.max_credits = check_max_credits(max_credits)
         self.storage_conn_id = storage_conn_id
         self.overwrite = overwrite
         self.split = split

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import re
+import unicodedata
 
 import pytest
 
@@ -55,6 +57,18 @@ def test_normalised_text() -> None:
         "pitch": 2,
         "use_speaker_boost": True,
     }
+
+
+def test_normalising_is_linear_and_does_what_it_did() -> None:
+    # A run of spaces not followed by a line end used to cost the square of its length (hours for 4 MiB).
+    text = "a" + " " * 1_000_000 + "b \t\n" + "\u00a0" * 1_000_000 + "\nc"
+    assert normalise_text(text) == "a" + " " * 1_000_000 + "b\n\nc"
+    old_trailing_space = re.compile(r"[^\S\n]+\n")
+    rng = random.Random(7)
+    for _ in range(3_000):
+        sample = "".join(rng.choice(" \t\n\u00a0\u3000a.") for _ in range(rng.randint(0, 30)))
+        old = old_trailing_space.sub("\n", unicodedata.normalize("NFC", sample)).strip()
+        assert normalise_text(sample) == old, repr(sample)
 
 
 # -- the split -------------------------------------------------------------------------------
