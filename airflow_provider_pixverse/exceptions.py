@@ -10,6 +10,7 @@ This is the one list of error classes and their documented import path (``_api``
     ├── PixVerseNotFoundError          404: deleted or never existed
     ├── PixVerseModerationError        422: the text was refused
     ├── PixVerseRateLimitError         429: busy or rate limited (``retry_after``)
+    │   └── PixVerseAccountBusyError   429 to a create: the account's job limit; no job made
     ├── PixVerseServerError            5xx, 596
     ├── PixVerseResponseError          an answer that cannot be understood, or is over a limit
     ├── PixVerseConnectionError        the transport failed (``request_sent``)
@@ -25,6 +26,7 @@ storage errors, which the core never raises, are defined here.
 from __future__ import annotations
 
 from airflow_provider_pixverse._api.errors import (
+    PixVerseAccountBusyError,
     PixVerseAuthError,
     PixVerseBadRequestError,
     PixVerseConnectionError,
@@ -51,6 +53,7 @@ class DestinationExistsError(PixVerseError):
 
 __all__ = [
     "DestinationExistsError",
+    "PixVerseAccountBusyError",
     "PixVerseAuthError",
     "PixVerseBadRequestError",
     "PixVerseConnectionError",

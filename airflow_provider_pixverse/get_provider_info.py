@@ -35,7 +35,11 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": [f"{_MODULE}.triggers.pixverse", f"{_MODULE}.triggers.new_speech"],
+                "python-modules": [
+                    f"{_MODULE}.triggers.pixverse",
+                    f"{_MODULE}.triggers.new_speech",
+                    f"{_MODULE}.triggers.capacity",
+                ],
             }
         ],
         "extra-links": [f"{_MODULE}.operators.pixverse.PixVerseAudioLink"],

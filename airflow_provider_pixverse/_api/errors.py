@@ -113,6 +113,15 @@ class PixVerseRateLimitError(PixVerseError):
         super().__init__(message, audio_id=audio_id, http_status=http_status)
 
 
+class PixVerseAccountBusyError(PixVerseRateLimitError):
+    """429 to a create: the account runs as many jobs as it may at once. No job was made; it is safe to send again.
+
+    The creating operators wait (deferred) for the account's capacity instead of failing, until
+    their ``capacity_timeout``; this is raised when that runs out, or by the hook to callers that
+    asked it not to wait (``retry_busy=False``).
+    """
+
+
 class PixVerseServerError(PixVerseError):
     """5xx (596: the account is in an error state): the service failed to answer."""
 

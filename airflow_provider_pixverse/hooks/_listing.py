@@ -29,7 +29,9 @@ def new_listing(
     sizer = sizers.get(account)
     if sizer is None:
         sizer = sizers[account] = PageSizer(configured=settings.list_page_size, max_bytes=settings.max_answer_bytes)
-    return SpeechListing(email=account, page_size=settings.list_page_size, account=account, sizer=sizer, **fields)
+    return SpeechListing(
+        email=account, page_size=settings.list_page_size, account=account or None, sizer=sizer, **fields
+    )
 
 
 def drive(listing: SpeechListing, send: Callable[..., Any], log: Any, account: str | None) -> SpeechListing:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import threading
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -21,6 +19,7 @@ from airflow_provider_pixverse._api.clock import SYSTEM_CLOCK, Clock
 from airflow_provider_pixverse._api.errors import (
     PixVerseConnectionError,
     PixVerseError,
+    PixVerseRateLimitError,
     PixVerseResponseError,
 )
 from airflow_provider_pixverse._api.media import MAX_REDIRECTS, check_media_url, media_deadline, without_userinfo
@@ -36,6 +35,7 @@ from airflow_provider_pixverse._api.request import (
 )
 from airflow_provider_pixverse._api.response import parse_created_audio_id, parse_voices, require_dict
 from airflow_provider_pixverse._api.retry import RetryPolicy
+from airflow_provider_pixverse.hooks._creates import busy_error, send_creates
 from airflow_provider_pixverse.hooks._listing import LIST_SPEECH_MAX_ITEMS, adrive, drive, new_listing
 from airflow_provider_pixverse.hooks._transport import (
     SESSIONS,
@@ -186,7 +186,9 @@ class PixVerseHook(BaseHook):
         :param settings: The optional create fields in snake case: ``model``, ``email`` (default:
             the connection's), ``language_code``, ``speed``, ``volume``, ``pitch``, ``emotion``,
             ``stability``, ``similarity_boost``, ``style``, ``use_speaker_boost``, ``reply_url``,
-            ``reply_ref``, ``max_jobs``.
+            ``reply_ref``, ``max_jobs``; and ``retry_busy`` (default True): whether a create refused as
+            busy (429) is sent again by the retry policy, or raised at once as
+            :class:`~airflow_provider_pixverse.exceptions.PixVerseAccountBusyError` (no job was made).
         """
         return self._create(text, voice_id, settings, self.session)
 
@@ -196,48 +198,22 @@ class PixVerseHook(BaseHook):
         """Send several creates, at most ``concurrency`` at once; yield ``(index, audio_id or error)`` as each ends.
 
         Each of ``creates`` is ``(text, arguments)``, ``arguments`` those of :meth:`create_speech`
-        (``voice_id`` among them). Each create is sent once, as :meth:`create_speech` sends it, from a
-        thread with an HTTP session of its own. The connection is read once, in the calling thread
-        (a task on Airflow 3 reads connections through its supervisor, from its own thread).
-        Closing the iterator early (at a failure, say) cancels the creates not started yet.
+        (``voice_id`` among them), each sent once from a thread with an HTTP session of its own
+        (see :func:`~airflow_provider_pixverse.hooks._creates.send_creates`).
         """
         self.settings  # noqa: B018 -- read here, not in the threads
-        if concurrency <= 1 or len(creates) <= 1:
-            for index, (text, arguments) in enumerate(creates):
-                yield index, self._create_or_error(text, arguments, self.session)
-            return
-        local = threading.local()
-        sessions: list[requests.Session] = []
-
-        def create(text: str, arguments: dict[str, Any]) -> str | PixVerseError:
-            session = getattr(local, "session", None)
-            if session is None:
-                session = local.session = api_session()
-                sessions.append(session)
-            return self._create_or_error(text, arguments, session)
-
-        pool = ThreadPoolExecutor(max_workers=min(concurrency, len(creates)), thread_name_prefix="pixverse-create")
-        futures = {pool.submit(create, text, arguments): index for index, (text, arguments) in enumerate(creates)}
-        try:
-            for future in as_completed(futures):
-                yield futures[future], future.result()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            for session in sessions:
-                session.close()
-
-    def _create_or_error(self, text: str, arguments: dict[str, Any], session: requests.Session) -> str | PixVerseError:
-        arguments = dict(arguments)
-        voice_id = arguments.pop("voice_id")
-        try:
-            return self._create(text, voice_id, arguments, session)
-        except PixVerseError as error:
-            return error
+        return send_creates(self._create, creates, concurrency=concurrency, session=self.session)
 
     def _create(self, text: str, voice_id: str, settings: dict[str, Any], session: requests.Session) -> str:
+        settings = dict(settings)
+        retry_busy = settings.pop("retry_busy", True)
         if settings.get("email") is None and self.settings.email:
-            settings = {**settings, "email": self.settings.email}
-        return parse_created_audio_id(self._call(create_speech_request(text, voice_id, **settings), session))
+            settings["email"] = self.settings.email
+        request = create_speech_request(text, voice_id, **settings)
+        try:
+            return parse_created_audio_id(self._call(request, session, retry_rate_limits=retry_busy))
+        except PixVerseRateLimitError as error:
+            raise busy_error(error) from error
 
     def list_speech(self, *, email: str | None = None, max_items: int | None = None) -> list[SpeechClip]:
         """The account's clips as listed (newest first), page by page; entries that are not its clips skipped.
@@ -309,9 +285,17 @@ class PixVerseHook(BaseHook):
                     chunks=self._read_chunks(response, f"the download from {url}", chunk_size, deadline),
                 )
 
-    def _call(self, request: ApiRequest, session: requests.Session | None = None, **send: Any) -> Any:
+    def _call(
+        self,
+        request: ApiRequest,
+        session: requests.Session | None = None,
+        *,
+        retry_rate_limits: bool = True,
+        **send: Any,
+    ) -> Any:
         settings = self.settings
-        for attempt in tenacity.Retrying(sleep=self.clock.sleep, **self._retry_arguments(request)):
+        retrying = self._retry_arguments(request, retry_rate_limits=retry_rate_limits)
+        for attempt in tenacity.Retrying(sleep=self.clock.sleep, **retrying):
             with attempt:
                 return self._send(settings, request, session, **send)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -415,7 +399,7 @@ class PixVerseHook(BaseHook):
 
     # -- retries of the sync calls ------------------------------------------------------------
 
-    def _retry_arguments(self, request: ApiRequest) -> dict[str, Any]:
+    def _retry_arguments(self, request: ApiRequest, *, retry_rate_limits: bool = True) -> dict[str, Any]:
         policy = self.retry_policy
 
         def wait(state: tenacity.RetryCallState) -> float:
@@ -438,7 +422,7 @@ class PixVerseHook(BaseHook):
         return {
             "stop": tenacity.stop_after_attempt(policy.max_attempts),
             "retry": tenacity.retry_if_exception(
-                functools.partial(_should_retry, policy, idempotent=request.idempotent)
+                functools.partial(_should_retry, policy, idempotent=request.idempotent, rate_limits=retry_rate_limits)
             ),
             "wait": wait,
             "before_sleep": log_retry,
@@ -446,5 +430,7 @@ class PixVerseHook(BaseHook):
         }
 
 
-def _should_retry(policy: RetryPolicy, error: BaseException, *, idempotent: bool) -> bool:
+def _should_retry(policy: RetryPolicy, error: BaseException, *, idempotent: bool, rate_limits: bool = True) -> bool:
+    if not rate_limits and isinstance(error, PixVerseRateLimitError):
+        return False
     return policy.should_retry(error, idempotent=idempotent)

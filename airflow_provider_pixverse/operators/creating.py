@@ -6,15 +6,21 @@ Every creating operator decides these things here, once:
   normalised text and every setting that changes the audio, checked against the model first;
 - the create intent recorded before a create is sent, and what a later try does when that
   create's answer was lost (:meth:`PixVerseBaseCreatingOperator.recover_lost_jobs`);
-- whether a clip an earlier try made is worth resuming, and whether a FAILED clip is sent again.
+- whether a clip an earlier try made is worth resuming, and whether a FAILED clip is sent again;
+- what a create refused as busy does: it waits for the account's capacity (deferred), then is sent
+  again (:meth:`PixVerseBaseCreatingOperator.wait_for_capacity`).
 """
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_pixverse._api.capacity import check_capacity_timeout, not_before
 from airflow_provider_pixverse._api.create import build_create_form
 from airflow_provider_pixverse._api.errors import (
+    PixVerseAccountBusyError,
     PixVerseBadRequestError,
     PixVerseInvalidInputError,
     PixVerseLostAnswerError,
@@ -23,7 +29,7 @@ from airflow_provider_pixverse._api.errors import (
 from airflow_provider_pixverse._api.intent import SEARCH_DEPTH, CreateIntent, find_intended
 from airflow_provider_pixverse._api.speech_request import SpeechRequest
 from airflow_provider_pixverse._api.waiting import final_from_clip
-from airflow_provider_pixverse.operators.base import PixVerseBaseClipOperator
+from airflow_provider_pixverse.operators.base import DEFERRAL_GRACE_SECONDS, PixVerseBaseClipOperator
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -42,8 +48,13 @@ class PixVerseBaseCreatingOperator(PixVerseBaseClipOperator):
 
     :param on_lost_answer: What a retry does when an earlier try's create got no answer and the
         account shows a clip with this text, voice and model that may still differ in a setting no
-        clip shows (``speed``, ``emotion``, ...): ``"fail"`` (the default) names the clip and sends
-        nothing; ``"create"`` creates anew, which may pay twice.
+        clip shows (``speed``, ``emotion``, ...), or when the account cannot be listed to look for
+        it: ``"fail"`` (the default) says so and sends nothing; ``"create"`` creates anew, which may
+        pay twice.
+    :param capacity_timeout: How long a create refused because the account runs as many jobs as
+        it may (429, busy) waits for a free slot, in seconds from the first refusal (default: the
+        ``wait_timeout``). The wait is deferred (no worker slot) and in the account's queue, first
+        come first served; then :class:`~airflow_provider_pixverse.exceptions.PixVerseAccountBusyError`.
     """
 
     def __init__(
@@ -67,9 +78,11 @@ class PixVerseBaseCreatingOperator(PixVerseBaseClipOperator):
         max_jobs: int | None = None,
         resubmit_on_failure: int = 0,
         on_lost_answer: str = "fail",
+        capacity_timeout: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.capacity_timeout = check_capacity_timeout(capacity_timeout)
         if on_lost_answer not in LOST_ANSWER_CHOICES:
             raise PixVerseInvalidInputError(
                 f"on_lost_answer={on_lost_answer!r} must be one of {', '.join(map(repr, LOST_ANSWER_CHOICES))}"
@@ -114,7 +127,71 @@ class PixVerseBaseCreatingOperator(PixVerseBaseClipOperator):
             "email": self.account_email,
             "language_code": self.language_code,
             **self.settings,
+            "retry_busy": False,  # a busy account is waited for in the queue (wait_for_capacity)
         }
+
+    # -- a busy account --------------------------------------------------------------------------------
+
+    def wait_for_capacity(
+        self,
+        busy: PixVerseAccountBusyError,
+        *,
+        queued_since: float | None,
+        method_name: str = "execute_after_capacity",
+        resume_kwargs: dict[str, Any] | None = None,
+    ) -> float:
+        """Wait for the account's capacity after ``busy`` (the create made no job); when it was first refused.
+
+        Deferrable: defers to :class:`~airflow_provider_pixverse.triggers.capacity.PixVerseAccountCapacityTrigger`
+        (raising ``TaskDeferred``); ``method_name`` resumes with ``resume_kwargs`` and ``queued_since``.
+        Otherwise sleeps out the ``Retry-After`` and returns. Past ``capacity_timeout``: ``busy`` is raised.
+        """
+        clock = self.hook.clock
+        now = clock.time()
+        since = now if queued_since is None else queued_since
+        limit = self.wait_timeout if self.capacity_timeout is None else self.capacity_timeout
+        end_time = since + limit
+        if now >= end_time:
+            raise PixVerseAccountBusyError(
+                f"account {self._account_name()} stayed busy (as many jobs running as it may) for {now - since:.0f} s, "
+                f"past capacity_timeout={limit:g}; no job was made",
+                retry_after=busy.retry_after,
+            ) from busy
+        earliest = min(not_before(busy, self.hook.retry_policy, now), end_time)
+        self.log.info(
+            "Account %s is busy (%s): waiting for a free job slot, %.0f s queued so far, for at most %.0f s more",
+            self._account_name(),
+            busy.reason,
+            now - since,
+            end_time - now,
+        )
+        if not self.deferrable:
+            clock.sleep(max(earliest - now, 0.0))
+            return since
+        from airflow_provider_pixverse.triggers.capacity import PixVerseAccountCapacityTrigger
+
+        max_jobs = self.settings.get("max_jobs")
+        self.defer(
+            trigger=PixVerseAccountCapacityTrigger(
+                waiter=uuid.uuid4().hex,
+                queued_since=since,
+                not_before=earliest,
+                end_time=end_time,
+                account=self.account_email or self.hook.settings.email or "",
+                max_jobs=max_jobs if isinstance(max_jobs, int) else None,
+                pixverse_conn_id=self.pixverse_conn_id,
+                poll_interval=self.poll_interval,
+            ),
+            method_name=method_name,
+            kwargs={**(resume_kwargs or {}), "queued_since": since},
+            timeout=timedelta(seconds=end_time - now + DEFERRAL_GRACE_SECONDS),
+        )
+        raise AssertionError("unreachable: defer() raises")  # pragma: no cover
+
+    def capacity_event(self, event: dict[str, Any]) -> None:
+        """What a capacity trigger's event says: go on, or the account stayed busy (raised)."""
+        if event.get("status") != "capacity":
+            raise PixVerseAccountBusyError(f"{event.get('message') or 'the account stayed busy'}; no job was made")
 
     # -- the task state store and the intent -----------------------------------------------------------
 
@@ -145,8 +222,14 @@ class PixVerseBaseCreatingOperator(PixVerseBaseClipOperator):
         try:
             clips = self.hook.list_speech(email=lost[0][0].email, max_items=SEARCH_DEPTH)
         except PixVerseBadRequestError as error:
-            self.log.warning("Could not look for the job an earlier try meant to create (%s): creating", error)
-            return [None] * len(lost)
+            message = f"an earlier try sent a create whose answer was lost, and its job cannot be looked for ({error})"
+            if self.on_lost_answer == "create":
+                self.log.warning("%s: creating anew (on_lost_answer='create'; this may pay twice)", message)
+                return [None] * len(lost)
+            raise PixVerseLostAnswerError(
+                f"{message}. Nothing was sent. Name the account (account_email) or check it; to create anew "
+                "(perhaps paying twice), set on_lost_answer='create' or clear the task's state"
+            ) from error
         taken = set(claimed)
         found: list[str | None] = []
         for intent, request in lost:

@@ -6,7 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import Asset, AssetAlias
 
-from airflow_provider_pixverse._api.errors import PixVerseInvalidInputError, PixVerseResponseError
+from airflow_provider_pixverse._api.errors import (
+    PixVerseAccountBusyError,
+    PixVerseInvalidInputError,
+    PixVerseResponseError,
+)
 from airflow_provider_pixverse._api.intent import CreateIntent
 from airflow_provider_pixverse._api.speech_request import Match
 from airflow_provider_pixverse.operators.base import (
@@ -252,21 +256,46 @@ class PixVerseCreateSpeechOperator(PixVerseBaseCreatingOperator):
         self.log.info("None of the account's %d newest clips is this speech: creating it", self.reuse_from)
         return None
 
-    def _create(self, store: Any, request: SpeechRequest) -> str:
-        if store is not None:
-            store.set(INTENT_STATE_KEY, self._intent(request).to_json())
-            store.delete(AUDIO_ID_STATE_KEY)
-        audio_id = self._send_create(request)
-        self.log.info("Created clip %s", audio_id)
-        if store is not None:
-            store.set(AUDIO_ID_STATE_KEY, audio_id)
-        return audio_id
+    def _create(
+        self, store: Any, request: SpeechRequest, *, queued_since: float | None = None, resubmits: int = 0
+    ) -> str:
+        """Send the create (its intent recorded first); a busy account is waited for, then it is sent again."""
+        while True:
+            if store is not None:
+                store.set(INTENT_STATE_KEY, self._intent(request).to_json())
+                store.delete(AUDIO_ID_STATE_KEY)
+            try:
+                audio_id = self._send_create(request)
+            except PixVerseAccountBusyError as busy:
+                if store is not None:
+                    store.delete(INTENT_STATE_KEY)  # refused: it made no job, there is nothing to look for
+                queued_since = self.wait_for_capacity(
+                    busy, queued_since=queued_since, resume_kwargs={"resubmits": resubmits}
+                )
+                continue
+            self.log.info("Created clip %s", audio_id)
+            if store is not None:
+                store.set(AUDIO_ID_STATE_KEY, audio_id)
+            return audio_id
+
+    def execute_after_capacity(
+        self, context: Context, event: dict[str, Any], queued_since: float | None = None, resubmits: int = 0
+    ) -> Any:
+        """Resume when the busy account may have a free job slot: create, then wait unless told not to."""
+        self.capacity_event(event)
+        queued_since = queued_since if queued_since is not None else event.get("queued_since")
+        store = self._state_store(context)
+        audio_id = self._create(store, self.speech_request(self.text), queued_since=queued_since, resubmits=resubmits)
+        if not self.wait_for_completion:
+            return audio_id
+        return self._finish(context, self._wait(audio_id, {"resubmits": resubmits}), resubmits=resubmits)
 
     def _finish(self, context: Context, final: FinalClip, *, resubmits: int) -> dict[str, Any]:
         while not final.completed:
             resubmits = self._resubmit_or_raise(final, resubmits)
             request = self.speech_request(self.text)
-            final = self._wait(self._create(self._state_store(context), request), {"resubmits": resubmits})
+            audio_id = self._create(self._state_store(context), request, resubmits=resubmits)
+            final = self._wait(audio_id, {"resubmits": resubmits})
         clip = final.raise_if_failed()
         self._media_url(context, clip)
         return clip.to_json()

@@ -13,12 +13,9 @@ from airflow.providers.common.compat.sdk import Asset, AssetAlias
 
 from airflow_provider_pixverse._api.cost import check_max_credits, plain_credits
 from airflow_provider_pixverse._api.errors import (
-    PixVerseError,
     PixVerseInvalidInputError,
-    PixVersePaymentError,
     PixVerseResponseError,
 )
-from airflow_provider_pixverse._api.intent import CreateIntent
 from airflow_provider_pixverse._api.speech_job import PartState, SpeechJob
 from airflow_provider_pixverse._api.waiting import events_of
 from airflow_provider_pixverse.operators.base import (
@@ -27,7 +24,6 @@ from airflow_provider_pixverse.operators.base import (
     SPEECH_XCOM_KEY,
     PixVerseAudioLink,
 )
-from airflow_provider_pixverse.operators.creating import PixVerseBaseCreatingOperator
 from airflow_provider_pixverse.operators.speech_claiming import SpeechClaims, task_label
 from airflow_provider_pixverse.operators.speech_destination import (
     SPLIT_MODES,
@@ -36,6 +32,7 @@ from airflow_provider_pixverse.operators.speech_destination import (
     join_parts,
     speech_metadata,
 )
+from airflow_provider_pixverse.operators.speech_parts import PixVerseBasePartsOperator
 from airflow_provider_pixverse.operators.speech_plan import describe_estimate, plan_job, read_text, replan_job
 from airflow_provider_pixverse.storage import object_uri, step
 
@@ -46,7 +43,6 @@ if TYPE_CHECKING:
 
     from airflow_provider_pixverse._api.clip import SpeechClip
     from airflow_provider_pixverse._api.speech_request import SpeechRequest
-    from airflow_provider_pixverse._api.waiting import FinalClip
 
 __all__ = ["PixVerseTextToSpeechOperator"]
 
@@ -57,7 +53,7 @@ ESTIMATE_XCOM_KEY = "pixverse_credits_estimate"
 DEFAULT_PART_CONCURRENCY = 2
 
 
-class PixVerseTextToSpeechOperator(PixVerseBaseCreatingOperator):
+class PixVerseTextToSpeechOperator(PixVerseBasePartsOperator):
     """
     Text in, MP3 out, paid once: create the speech, wait for it, and land the MP3 in object storage, in one task.
 
@@ -183,19 +179,48 @@ class PixVerseTextToSpeechOperator(PixVerseBaseCreatingOperator):
         """
         request = self.speech_request(read_text(self.text))
         store = context.get("task_state_store")
-        state = SpeechJob.from_json(job)
-        if state is None and store is not None:
-            state = SpeechJob.from_json(store.get(JOB_STATE_KEY))
-        if state is None:
-            audio_ids = [str(one.get("audio_id")) for one in events_of(event)]
-            state = replan_job(self.hook, request, email=self.account_email, audio_ids=audio_ids)
-            self.log.info("Resumed without the job's state: its %d part(s) are the event's clips", len(state.parts))
-        if state.content_key != request.key:
-            raise PixVerseResponseError("the deferral came back with the state of another request")
+        state = self._resumed_job(request, store, job, [str(one.get("audio_id")) for one in events_of(event)])
         self._claim = self._claims(context, request, store)
         self._claim.resume()
         self._apply(state, self.finals_from(event), store)
         return self._run_claimed(context, request, state, store)
+
+    def execute_after_capacity(
+        self,
+        context: Context,
+        event: dict[str, Any],
+        queued_since: float | None = None,
+        job: dict[str, Any] | None = None,
+    ) -> str | list[str]:
+        """Resume when the busy account may have a free job slot: create the parts not created yet, carry on."""
+        self.capacity_event(event)
+        queued_since = queued_since if queued_since is not None else event.get("queued_since")
+        request = self.speech_request(read_text(self.text))
+        store = context.get("task_state_store")
+        state = self._resumed_job(request, store, job, None)
+        self._claim = self._claims(context, request, store)
+        self._claim.resume()
+        return self._run_claimed(context, request, state, store, queued_since)
+
+    def _resumed_job(
+        self, request: SpeechRequest, store: Any, job: dict[str, Any] | None, audio_ids: list[str] | None
+    ) -> SpeechJob:
+        """The job a deferral came back with, else the one in the task state store, else planned again.
+
+        Planned again, ``audio_ids`` (a wait's event's clips) are its parts; ``None``: none made yet.
+        """
+        state = SpeechJob.from_json(job)
+        if state is None and store is not None:
+            state = SpeechJob.from_json(store.get(JOB_STATE_KEY))
+        if state is None and audio_ids is None:
+            state, _ = plan_job(self.hook, request, email=self.account_email)
+            self.log.warning("Resumed without the job's state after waiting for capacity: planned again")
+        elif state is None:
+            state = replan_job(self.hook, request, email=self.account_email, audio_ids=audio_ids or [])
+            self.log.info("Resumed without the job's state: its %d part(s) are the event's clips", len(state.parts))
+        if state.content_key != request.key:
+            raise PixVerseResponseError("the deferral came back with the state of another request")
+        return state
 
     # -- what is already there, the plan ---------------------------------------------------------
 
@@ -290,86 +315,19 @@ class PixVerseTextToSpeechOperator(PixVerseBaseCreatingOperator):
 
     # -- creating and waiting ------------------------------------------------------------------
 
-    def _run(self, context: Context, request: SpeechRequest, job: SpeechJob, store: Any) -> str | list[str]:
-        """Create the parts not created yet, wait for those not COMPLETED (re-submitting FAILED ones), write."""
-        self._create_parts(request, job, store)
-        while pending := job.pending():
-            audio_ids = [part.audio_id for part in pending if part.audio_id is not None]
-            self._apply(job, self._wait_all(audio_ids, {"job": job.to_json()}), store)
-            self._create_parts(request, job, store)
+    def _run(
+        self, context: Context, request: SpeechRequest, job: SpeechJob, store: Any, queued_since: float | None = None
+    ) -> str | list[str]:
+        """Create the parts, wait for them (and for a busy account's capacity), re-submit FAILED ones; write."""
+        self.create_and_wait(request, job, store, queued_since=queued_since)
         return self._write(context, request, job)
 
-    def _create_parts(self, request: SpeechRequest, job: SpeechJob, store: Any) -> None:
-        """Create every part that has no clip yet, ``part_concurrency`` at a time; each intent recorded first."""
-        lost = [part for part in job.parts if part.audio_id is None and part.intent is not None]
-        intents = [CreateIntent.from_json(part.intent) for part in lost]
-        found = self.recover_lost_jobs(
-            [(intent, self._part_request(request, part)) for part, intent in zip(lost, intents, strict=True) if intent],
-            claimed=frozenset(part.audio_id for part in job.parts if part.audio_id),
-        )
-        for part, audio_id in zip([p for p, i in zip(lost, intents, strict=True) if i], found, strict=True):
-            part.audio_id = audio_id
-            if audio_id is None:
-                part.intent = None
-        todo = [part for part in job.parts if part.audio_id is None]
-        for part in todo:
-            part.intent = self._intent(self._part_request(request, part)).to_json()
-        self._save(store, job)
-        if not todo:
-            return
-        creates = [(part.text_of(request.text), self._create_arguments(request)) for part in todo]
-        results = self.hook.create_speech_many(creates, concurrency=min(self._concurrency(), len(todo)))
-        try:
-            for index, result in results:
-                part = todo[index]
-                if isinstance(result, PixVerseError):
-                    raise self._create_failed(job, part, result) from result
-                part.audio_id = result
-                self.log.info("Created part %d of %d: %s", part.index, len(job.parts), part.audio_id)
-                self._save(store, job)
-        finally:
-            results.close()  # the creates not started yet are not sent
-
-    def _part_request(self, request: SpeechRequest, part: PartState) -> SpeechRequest:
-        return request.with_text(part.text_of(request.text))
-
-    def _create_failed(self, job: SpeechJob, part: PartState, error: PixVerseError) -> PixVerseError:
-        """The error a failed create fails the task with; a 412 or 402 names the account."""
-        if not isinstance(error, PixVersePaymentError):
-            return error
-        credits = (job.estimate.get("part_credits") or [None] * len(job.parts))[part.index - 1]
-        return PixVersePaymentError(
-            f"{error.reason}: account {self._account_name()} cannot pay for part {part.index} of {len(job.parts)} "
-            f"({part.end - part.start} characters, about {credits} credits); top up the account",
-            http_status=error.http_status,
-        )
-
-    def _concurrency(self) -> int:
-        max_jobs = self.settings.get("max_jobs")
-        return min(self.part_concurrency, max_jobs) if isinstance(max_jobs, int) else self.part_concurrency
-
-    def _apply(self, job: SpeechJob, finals: dict[str, FinalClip], store: Any) -> None:
-        """Take in the parts that ended: COMPLETED ones are kept, FAILED ones re-submitted alone or the task fails."""
-        try:
-            for part in job.parts:
-                final = finals.get(part.audio_id or "")
-                if final is None or part.clip is not None:
-                    continue
-                if final.completed:
-                    part.clip = final.clip.to_json()
-                    self.log.info("Part %d of %d (%s) is COMPLETED", part.index, len(job.parts), part.audio_id)
-                else:
-                    part.resubmits = self._resubmit_or_raise(
-                        final, part.resubmits, f"Part {part.index} of {len(job.parts)}"
-                    )
-                    part.audio_id = part.intent = None
-        finally:
-            self._save(store, job)
-
-    def _run_claimed(self, context: Context, request: SpeechRequest, job: SpeechJob, store: Any) -> str | list[str]:
+    def _run_claimed(
+        self, context: Context, request: SpeechRequest, job: SpeechJob, store: Any, queued_since: float | None = None
+    ) -> str | list[str]:
         """:meth:`_run`; a failure before every part is COMPLETED gives up the claim (there is nothing to adopt)."""
         try:
-            return self._run(context, request, job, store)
+            return self._run(context, request, job, store, queued_since)
         except Exception:
             if job.pending():
                 self._claim.release()

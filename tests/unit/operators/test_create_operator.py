@@ -7,6 +7,7 @@ from airflow.providers.common.compat.sdk import TaskDeferred
 from pixverse_testing import MemoryStateStore, RecordingTaskInstance, api_requests
 
 from airflow_provider_pixverse._api import PixVerseInvalidInputError, PixVerseJobFailedError
+from airflow_provider_pixverse.exceptions import PixVerseBadRequestError, PixVerseLostAnswerError
 from airflow_provider_pixverse.operators.pixverse import AUDIO_ID_STATE_KEY, PixVerseCreateSpeechOperator
 
 if TYPE_CHECKING:
@@ -177,10 +178,9 @@ def test_a_create_whose_answer_was_lost_is_found_not_sent_again(pixverse_sandbox
 
 def test_an_intent_with_no_job_to_show_creates(pixverse_sandbox: PixVerseSandbox) -> None:
     store = MemoryStateStore()
-    pixverse_sandbox.add_fault("status", code=429, count=1, path_contains="/speech/create")
+    pixverse_sandbox.add_fault("status", code=500, count=1, path_contains="/speech/create")
     operator = PixVerseCreateSpeechOperator(task_id="c", text="Hi", voice_id=VOICE, wait_for_completion=False)
-    operator.hook.retry_policy = type(operator.hook.retry_policy)(max_attempts=1)
-    with pytest.raises(Exception, match="429"):
+    with pytest.raises(Exception, match="500"):  # it may have made a job: the intent stays
         run(operator, store)
     audio_id, _ = run(
         PixVerseCreateSpeechOperator(task_id="c", text="Hi", voice_id=VOICE, wait_for_completion=False), store
@@ -216,8 +216,7 @@ def test_only_a_checked_media_url_becomes_the_link(pixverse_sandbox: PixVerseSan
     assert ti.xcoms["pixverse_audio_url"] == link
 
 
-def test_an_intent_whose_account_cannot_be_listed_creates(pixverse_sandbox: PixVerseSandbox) -> None:
-    """No account named where several are known: the listing is refused, and so was the create it meant."""
+def _intent_whose_account_cannot_be_listed(pixverse_sandbox: PixVerseSandbox) -> MemoryStateStore:
     body = {"error": "Parameter email is required when several accounts are configured", "code": 400}
     pixverse_sandbox.add_fault("status", code=400, body=body, count=1, path_contains="/speech/?")
     store = MemoryStateStore()
@@ -225,9 +224,38 @@ def test_an_intent_whose_account_cannot_be_listed_creates(pixverse_sandbox: PixV
         "pixverse_create_intent",
         {"text_sha256": "0" * 64, "voice_id": VOICE, "model": "speech-2.8-hd", "email": None, "recorded_at": 0.0},
     )
-    audio_id, _ = run(
-        PixVerseCreateSpeechOperator(task_id="c", text="Hi", voice_id=VOICE, wait_for_completion=False), store
+    return store
+
+
+def test_an_intent_whose_account_cannot_be_listed_fails_clearly_and_pays_nothing(
+    pixverse_sandbox: PixVerseSandbox,
+) -> None:
+    """The job an earlier try may have made cannot be looked for: fail, naming why, rather than pay again."""
+    store = _intent_whose_account_cannot_be_listed(pixverse_sandbox)
+    operator = PixVerseCreateSpeechOperator(task_id="c", text="Hi", voice_id=VOICE, wait_for_completion=False)
+    with pytest.raises(PixVerseLostAnswerError, match="cannot be looked for.*email is required.*on_lost_answer"):
+        run(operator, store)
+    assert len(creates(pixverse_sandbox)) == 0
+
+
+def test_an_intent_whose_account_cannot_be_listed_creates_when_opted_in(pixverse_sandbox: PixVerseSandbox) -> None:
+    store = _intent_whose_account_cannot_be_listed(pixverse_sandbox)
+    operator = PixVerseCreateSpeechOperator(
+        task_id="c", text="Hi", voice_id=VOICE, wait_for_completion=False, on_lost_answer="create"
     )
+    audio_id, _ = run(operator, store)
     assert audio_id == store.values[AUDIO_ID_STATE_KEY]
     assert len(creates(pixverse_sandbox)) == 1
     assert [r.endpoint for r in pixverse_sandbox.requests if r.kind == "api"] == ["list", "create"]
+
+
+def test_a_create_naming_no_account_where_several_are_known_is_refused_like_the_listing(
+    pixverse_sandbox: PixVerseSandbox,
+) -> None:
+    """The sandbox refuses a create without email as it refuses the listing: nothing is made, nothing paid."""
+    pixverse_sandbox.add_clip(email="one@example.com")
+    pixverse_sandbox.add_clip(email="two@example.com")
+    operator = PixVerseCreateSpeechOperator(task_id="c", text="Hi", voice_id=VOICE, wait_for_completion=False)
+    with pytest.raises(PixVerseBadRequestError, match="email is required"):
+        run(operator, MemoryStateStore())
+    assert pixverse_sandbox.create_outcomes() == {"accepted": 0, "busy": 0, "refused": 1}

@@ -111,14 +111,23 @@ def test_tts_retry_does_not_adopt_a_clip_made_at_another_speed(
     assert creates(pixverse_sandbox) == 1
 
 
-def test_tts_retry_creates_when_the_account_cannot_be_listed(pixverse_sandbox: PixVerseSandbox, tmp_path: Path) -> None:
-    """The create operator's fix for a refused listing (400) holds for the one-task operator too."""
+@pytest.mark.parametrize("on_lost_answer", ["fail", "create"])
+def test_tts_retry_whose_account_cannot_be_listed_fails_unless_opted_in(
+    pixverse_sandbox: PixVerseSandbox, tmp_path: Path, on_lost_answer: str
+) -> None:
+    """The create operator's rule for a refused listing (400) holds for the one-task operator too."""
     store = MemoryStateStore()
     lose_first_create(pixverse_sandbox, tts_op(tmp_path / "out.mp3"), store)
     assert store.values[JOB_STATE_KEY]["parts"][0]["intent"] is not None
     body = {"error": "Parameter email is required when several accounts are configured", "code": 400}
     pixverse_sandbox.add_fault("status", code=400, body=body, count=1, path_contains="/speech/?")
-    uri = execute(tts_op(tmp_path / "out.mp3"), store)
+    operator = tts_op(tmp_path / "out.mp3", on_lost_answer=on_lost_answer)
+    if on_lost_answer == "fail":
+        with pytest.raises(PixVerseLostAnswerError, match="cannot be looked for"):
+            execute(operator, store)
+        assert creates(pixverse_sandbox) == 1 and not (tmp_path / "out.mp3").exists()
+        return
+    uri = execute(operator, store)
     assert uri.endswith("out.mp3") and (tmp_path / "out.mp3").stat().st_size > 0
     assert creates(pixverse_sandbox) == 2
 

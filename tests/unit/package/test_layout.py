@@ -21,6 +21,7 @@ MAX_MODULE_LINES = 450
 PUBLIC_NAMES = {
     "airflow_provider_pixverse.exceptions": [
         "DestinationExistsError",
+        "PixVerseAccountBusyError",
         "PixVerseAuthError",
         "PixVerseBadRequestError",
         "PixVerseConnectionError",
