@@ -172,7 +172,10 @@ class PixVerseCreateSpeechOperator(PixVerseBaseCreatingOperator):
         them is never matched (it is created), and one that sets none matches clips made at any of
         them, so opt in where they do not vary.
     :param on_lost_answer: What a retry does when the answer of an earlier try's create was lost and
-        the account shows a clip that only may be its job: ``"fail"`` (default) or ``"create"``.
+        the account shows a clip that only may be its job, or cannot be listed: ``"fail"`` (default)
+        or ``"create"``.
+    :param capacity_timeout: How long a create refused because the account runs as many jobs as it
+        may waits for a free slot (deferred, in the account's queue); default: ``wait_timeout``.
     :param deferrable: Wait in the triggerer (the default).
     :param poll_interval: Seconds between checks while waiting.
     :param wait_timeout: Give up waiting after this many seconds.

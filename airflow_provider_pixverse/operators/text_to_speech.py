@@ -98,6 +98,8 @@ class PixVerseTextToSpeechOperator(PixVerseBasePartsOperator):
     :param split: ``"join"`` (the default) for one MP3, ``"parts"`` for one numbered object per part.
     :param part_concurrency: How many parts are created at once (default 2, and never more than
         ``max_jobs`` when that is given); an account runs 1 to 8 jobs at once.
+    :param capacity_timeout: How long parts refused because the account runs as many jobs as it may
+        wait for a free slot (deferred, in the account's queue); default: ``wait_timeout``.
     :param resubmit_on_failure: Create a part again, alone, up to this many times when it ends FAILED.
     :param max_bytes: Refuse a part larger than this (default 1 GiB; ``None`` for no cap).
     :param asset_alias: Name of an asset alias the written object is emitted through (not on a
