@@ -88,8 +88,8 @@ test-distributed: install
 	PIXVERSE_DISTRIBUTED=1 $(PY) -m pytest tests/distributed -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check airflow_provider_pixverse tests example_dags scripts bench
-	$(VENV)/bin/ruff format --check airflow_provider_pixverse tests example_dags scripts bench
+	$(VENV)/bin/ruff check airflow_provider_pixverse tests example_dags scripts bench docs/conf.py
+	$(VENV)/bin/ruff format --check airflow_provider_pixverse tests example_dags scripts bench docs/conf.py
 	$(VENV)/bin/mypy
 
 # The documentation site (docs/, Sphinx with MyST), warnings as errors: a broken cross-reference, a
