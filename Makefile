@@ -8,14 +8,15 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)
 
-.PHONY: install demo test test-matrix test-airflow-2.11 test-airflow-3.0 lint bench dist clean
+.PHONY: install demo test test-matrix test-airflow-2.11 test-airflow-3.0 lint docs bench dist clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv
-	$(UV) pip install --quiet --python $(PY) "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test,dev]"
+	$(UV) pip install --quiet --python $(PY) "apache-airflow==$(AIRFLOW_VERSION)" -e . \
+		--group test --group dev --group docs
 	touch $(STAMP)
 
 # `make demo` needs the runtime only: Airflow, this package (the sandbox ships in it) and mutagen, with
@@ -60,7 +61,7 @@ SMOKE_TESTS := tests/integration/test_provider_loads.py \
 .venv-airflow-%/.installed: pyproject.toml Makefile
 	test -x $(@D)/bin/python || $(PYTHON) -m venv $(@D)
 	$(@D)/bin/python -m pip install --quiet --disable-pip-version-check uv
-	$(@D)/bin/uv pip install --quiet --python $(@D)/bin/python "apache-airflow==$*" $(MATRIX_PINS_$*) -e ".[test]"
+	$(@D)/bin/uv pip install --quiet --python $(@D)/bin/python "apache-airflow==$*" $(MATRIX_PINS_$*) -e . --group test
 	touch $@
 
 test-matrix: test-airflow-2.11 test-airflow-3.0
@@ -77,18 +78,25 @@ test-airflow-3.0: .venv-airflow-$(AIRFLOW_3_0)/.installed
 # A distributed Airflow on this machine (tests/distributed, never part of `make test`): PostgreSQL, Redis,
 # CeleryExecutor with two workers, two triggerers, the sandbox and moto, with faults injected mid-run.
 # Debian's postgresql and redis-server are installed when missing; Airflow's celery and postgres extras
-# go into .venv (the `distributed` extra pins celery<5.7).
+# go into .venv (the `distributed` dependency group pins celery<5.7).
 .PHONY: test-distributed
 test-distributed: install
 	{ command -v redis-server && ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql redis-server; }
-	$(UV) pip install --quiet --python $(PY) "apache-airflow[celery,postgres]==$(AIRFLOW_VERSION)" -e ".[test,dev,distributed]"
+	$(UV) pip install --quiet --python $(PY) "apache-airflow[celery,postgres]==$(AIRFLOW_VERSION)" -e . \
+		--group test --group dev --group distributed
 	PIXVERSE_DISTRIBUTED=1 $(PY) -m pytest tests/distributed -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check airflow_provider_pixverse tests example_dags scripts bench
-	$(VENV)/bin/ruff format --check airflow_provider_pixverse tests example_dags scripts bench
+	$(VENV)/bin/ruff check airflow_provider_pixverse tests example_dags scripts bench docs/conf.py
+	$(VENV)/bin/ruff format --check airflow_provider_pixverse tests example_dags scripts bench docs/conf.py
 	$(VENV)/bin/mypy
+
+# The documentation site (docs/, Sphinx with MyST), warnings as errors: a broken cross-reference, a
+# missing page or an example-DAG marker that is gone fails the build. No network (no intersphinx).
+docs: install
+	rm -rf docs/_build
+	$(VENV)/bin/sphinx-build -W --keep-going -n -q -b html docs docs/_build/html
 
 # Benchmarks: never part of `make test` (smoke runs are); writes BENCHMARKS.md.
 bench: install
@@ -98,6 +106,7 @@ dist: install
 	rm -rf dist
 	$(PY) -m build --outdir dist .
 	$(VENV)/bin/twine check --strict dist/*
+	$(VENV)/bin/pyroma --min 10 dist/*.tar.gz
 
 clean:
-	rm -rf $(VENV) .venv-airflow-* .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-airflow-* .demo .pytest_cache .mypy_cache .ruff_cache docs/_build

@@ -9,6 +9,26 @@ from airflow_provider_pixverse import __version__
 _INTEGRATION = "PixVerse"
 _MODULE = "airflow_provider_pixverse"
 
+# Every extra the hook reads (``_api/request.py``, ``settings_from_connection``), as the connection form
+# shows it: the 3.2+ ``conn-fields`` below and the 2.11-3.1 widgets of ``PixVerseHook`` are both made from it.
+CONNECTION_EXTRA_FIELDS: dict[str, dict[str, Any]] = {
+    "email": {
+        "label": "Account email",
+        "schema": {"type": ["string", "null"]},
+        "description": "Default PixVerse account for speech/create, when several are configured.",
+    },
+    "timeout": {
+        "label": "Timeout (seconds)",
+        "schema": {"type": ["number", "null"]},
+        "description": "Timeout of each API call in seconds, the whole answer included (default 30).",
+    },
+    "list_page_size": {
+        "label": "List page size",
+        "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000},
+        "description": "Clips per page when the shared poll lists the account, 1 to 1000 (default 50).",
+    },
+}
+
 
 def get_provider_info() -> dict[str, Any]:
     """The provider's metadata: connection type, hooks, sensors, operators, triggers, links."""
@@ -53,18 +73,7 @@ def get_provider_info() -> dict[str, Any]:
                     "relabeling": {"password": "API token", "host": "API base URL"},
                     "placeholders": {"host": "https://api.useapi.net", "password": "useapi.net API token"},
                 },
-                "conn-fields": {
-                    "email": {
-                        "label": "Account email",
-                        "schema": {"type": ["string", "null"]},
-                        "description": "Default PixVerse account for speech/create, when several are configured.",
-                    },
-                    "timeout": {
-                        "label": "Timeout (seconds)",
-                        "schema": {"type": ["number", "null"]},
-                        "description": "Timeout of each API call in seconds (default 30).",
-                    },
-                },
+                "conn-fields": {name: dict(field) for name, field in CONNECTION_EXTRA_FIELDS.items()},
             }
         ],
     }

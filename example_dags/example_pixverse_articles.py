@@ -57,6 +57,7 @@ with DAG(
             if path.suffix == ".txt" and path.is_file()
         ]
 
+    # [START howto_operator_pixverse_text_to_speech]
     PixVerseTextToSpeechOperator.partial(
         task_id="speak_article",
         voice_id=VOICE,
@@ -76,3 +77,4 @@ with DAG(
             storage_conn_id="{{ params.storage_conn_id }}",
         )
     )
+    # [END howto_operator_pixverse_text_to_speech]

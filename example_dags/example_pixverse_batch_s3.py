@@ -35,6 +35,7 @@ with DAG(
         "storage_conn_id": Param("aws_default", type="string"),
     },
 ) as dag:
+    # [START howto_operator_pixverse_mapped]
     clips = PixVerseCreateSpeechOperator.partial(
         task_id="create_speech",
         voice_id="minimax_english_radiant_girl",
@@ -48,3 +49,4 @@ with DAG(
         destination="{{ params.destination }}",
         storage_conn_id="{{ params.storage_conn_id }}",
     ).expand(audio_id=clips.output.map(lambda clip: clip["audio_id"]))
+    # [END howto_operator_pixverse_mapped]

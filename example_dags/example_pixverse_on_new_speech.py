@@ -17,6 +17,7 @@ from airflow_provider_pixverse.triggers.new_speech import PixVerseNewSpeechTrigg
 
 ACCOUNT = "sandbox@example.com"
 
+# [START howto_trigger_pixverse_new_speech]
 new_speech = Asset(
     f"pixverse://{ACCOUNT}/speech",
     watchers=[
@@ -26,6 +27,7 @@ new_speech = Asset(
         )
     ],
 )
+# [END howto_trigger_pixverse_new_speech]
 
 with DAG(
     dag_id="example_pixverse_on_new_speech",
@@ -35,7 +37,7 @@ with DAG(
     tags=["example", "pixverse"],
     params={"destination": Param("file:///tmp/pixverse-new-speech/", type="string")},
 ):
-
+    # [START howto_trigger_pixverse_new_speech_payload]
     @task
     def ready_clip(**context: object) -> str:
         """The audio_id of the clip whose end started this run."""
@@ -43,6 +45,8 @@ with DAG(
         clip = events[-1].extra["payload"]  # the trigger's event: the clip as a JSON dict
         print(f"Clip {clip['audio_id']} is ready: {clip.get('duration')} s at {clip.get('url')}")
         return str(clip["audio_id"])
+
+    # [END howto_trigger_pixverse_new_speech_payload]
 
     PixVerseDownloadSpeechOperator(
         task_id="download_speech", audio_id=ready_clip(), destination="{{ params.destination }}"

@@ -34,18 +34,23 @@ with DAG(
     },
     render_template_as_native_obj=True,
 ) as dag:
+    # [START howto_operator_pixverse_create]
     create = PixVerseCreateSpeechOperator(
         task_id="create_speech",
         text="{{ params.text }}",
         voice_id="{{ params.voice_id }}",
         wait_for_completion=False,
     )
+    # [END howto_operator_pixverse_create]
+    # [START howto_sensor_pixverse_speech]
     wait = PixVerseSpeechSensor(
         task_id="wait_for_speech",
         audio_id=create.output,
         poke_interval=POLL_INTERVAL,
         timeout=20 * 60,
     )
+    # [END howto_sensor_pixverse_speech]
+    # [START howto_operator_pixverse_download]
     download = PixVerseDownloadSpeechOperator(
         task_id="download_speech",
         audio_id=create.output,
@@ -53,4 +58,5 @@ with DAG(
         # Downstream DAGs can run on new speech: schedule=[AssetAlias("pixverse_speech")].
         asset_alias="pixverse_speech",
     )
+    # [END howto_operator_pixverse_download]
     wait >> download

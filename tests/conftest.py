@@ -36,6 +36,9 @@ os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
 )
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 
+# The sandbox fixtures (pixverse_sandbox, pixverse_airflow_home): asked for, as a user's conftest does.
+pytest_plugins = ["airflow_provider_pixverse.sandbox.pytest_plugin"]
+
 
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:

@@ -39,7 +39,8 @@ def validate_audio_id(audio_id: object) -> str:
 def account_of(audio_id: str) -> str:
     """The account email encoded in a (valid) clip id."""
     match = _CLIP_ID.fullmatch(validate_audio_id(audio_id))
-    assert match is not None  # validate_audio_id refused anything else
+    if match is None:  # validate_audio_id refuses these already; a check that stays under ``python -O``
+        raise PixVerseInvalidInputError(f"audio_id {audio_id!r} is not a clip id: it names no account")
     return match.group("email")
 
 

@@ -83,7 +83,7 @@ class PixVerseHook(BaseHook):
     decoded) and must arrive whole within the connection's ``timeout``.
 
     :param pixverse_conn_id: The Airflow connection holding the API token (password) and,
-        optionally, the API base URL (host) and ``email``/``timeout`` (extra).
+        optionally, the API base URL (host) and ``email``, ``timeout`` and ``list_page_size`` (extra).
     :param retry_policy: How failed calls are retried; the default suits the public API.
     :param clock: What waits between retries and tells the time (tests use a fake one).
     """
@@ -125,15 +125,17 @@ class PixVerseHook(BaseHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra fields of the connection form: the default account email and the timeout."""
+        """Extra fields of the connection form: every extra the hook reads, labelled and described."""
         try:
             from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
             from wtforms import StringField
         except ImportError:  # Airflow 3.2+ builds the form from provider info instead.
             return {}
+        from airflow_provider_pixverse.get_provider_info import CONNECTION_EXTRA_FIELDS
+
         return {
-            "email": StringField("Account email", widget=BS3TextFieldWidget()),
-            "timeout": StringField("Timeout (seconds)", widget=BS3TextFieldWidget()),
+            name: StringField(field["label"], description=field["description"], widget=BS3TextFieldWidget())
+            for name, field in CONNECTION_EXTRA_FIELDS.items()
         }
 
     # -- settings ---------------------------------------------------------------------------

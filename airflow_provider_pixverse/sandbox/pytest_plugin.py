@@ -4,6 +4,10 @@
 ``pixverse_airflow_home`` gives a test a throw-away Airflow home with a migrated SQLite metadata
 database, which ``dag.test()`` needs; on Airflow 3 ``dag.test()`` runs only DAGs found in the DAG
 folder, set by the ini option ``pixverse_dags_folder`` (default ``dags``, under the rootdir).
+
+Nothing loads it unasked: enable it in a ``conftest.py`` with
+``pytest_plugins = ["airflow_provider_pixverse.sandbox.pytest_plugin"]``, or on the command line with
+``pytest -p airflow_provider_pixverse.sandbox.pytest_plugin``.
 """
 
 from __future__ import annotations

@@ -1,15 +1,17 @@
-"""README.md's examples, read from the file itself, run against the sandbox.
+"""The examples of README.md and of the documentation pages, read from the files themselves, run against the sandbox.
 
-Every ``python`` block runs in one of three ways:
+Every ``python`` block of the documents in ``DOCUMENTS`` runs in one of three ways:
 
-- a block whose first line names a file (``# dags/x.py``, ``# tests/test_x.py``; ``toml`` blocks too)
-  becomes that file of a throw-away user project, tested with ``pytest`` in a fresh interpreter
-  with a clean environment: the provider's pytest plugin and fixtures as a user gets them;
-- a block that makes operators or sensors is a piece of one DAG: the pieces, in README order,
+- a block whose first line names a file (``# dags/x.py``, ``# tests/test_x.py``, ``# conftest.py``;
+  ``toml`` blocks too) becomes that file of one throw-away user project, tested with ``pytest`` in a
+  fresh interpreter with a clean environment: the provider's pytest plugin and fixtures as a user
+  gets them (asked for in the project's ``conftest.py``, as the docs say). Two documents may show the
+  same file, with the same text;
+- a block that makes operators or sensors is a piece of one DAG: the pieces, in document order,
   make one DAG file that runs with ``dag.test()``;
 - any other block runs as a script, with ``pixverse_default`` pointing at the sandbox.
 
-The sandbox's command line output and its HTTP control block are checked against the README too.
+The sandbox's command line output and its HTTP control block are checked against the docs too.
 """
 
 from __future__ import annotations
@@ -32,8 +34,37 @@ from pixverse_testing import run_dag
 from airflow_provider_pixverse._compat import AIRFLOW_V_3_0_PLUS
 from airflow_provider_pixverse.sandbox import PixVerseSandbox
 
-README = Path(__file__).parents[2] / "README.md"
-FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w-]*)\n(?P<code>.*?)^(?P=indent)```", re.S | re.M)
+REPO = Path(__file__).parents[2]
+README = REPO / "README.md"
+DOCS = REPO / "docs"
+# The documents whose blocks run, in this order: the operator blocks compose into one DAG in it.
+DOCUMENTS = [
+    README,
+    *(
+        DOCS / page
+        for page in (
+            "index.md",
+            "connection.md",
+            "hook.md",
+            "operators/create.md",
+            "sensors/speech.md",
+            "operators/download.md",
+            "operators/text_to_speech.md",
+            "triggers/speech.md",
+            "triggers/new_speech.md",
+            "errors.md",
+            "testing.md",
+            "troubleshooting.md",
+            "development.md",
+        )
+    ),
+]
+# Pages whose python blocks are excerpts, not runnable on their own, and why.
+EXCERPTS = {"deploying.md": "a pool for a mapped create of the reader's own texts"}
+# A fence: ```python, ```bash, or a MyST directive (```{literalinclude} path), whose body is no code to run.
+FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)```(?P<lang>\{[\w-]+\}|[\w-]*)[^\n]*\n(?P<code>.*?)^(?P=indent)```", re.S | re.M
+)
 FILE_LINE = re.compile(r"#\s*(?P<path>[\w./-]+\.\w+)\s*")
 MAKES_TASKS = re.compile(r"\b\w+(?:Operator|Sensor)(?:\.partial)?\(")
 PROJECT_LANGS = ("python", "toml")
@@ -43,11 +74,17 @@ BUCKET = "my-bucket"
 
 @dataclass(frozen=True)
 class Block:
-    """A fenced block of README.md."""
+    """A fenced block of a document."""
 
+    source: str
     line: int
     lang: str
     code: str
+
+    @property
+    def where(self) -> str:
+        """``file:line``, for test ids and messages."""
+        return f"{self.source}:{self.line}"
 
     @property
     def path(self) -> str | None:
@@ -64,29 +101,59 @@ class Block:
         return "tasks" if MAKES_TASKS.search(self.code) else "script"
 
 
-def readme_blocks(text: str) -> list[Block]:
+def readme_blocks(text: str, source: str = "README.md") -> list[Block]:
     """The fenced blocks of a Markdown text, dedented, with the line each starts on."""
     return [
-        Block(text.count("\n", 0, m.start()) + 1, m["lang"], textwrap.dedent(m["code"])) for m in FENCE.finditer(text)
+        Block(source, text.count("\n", 0, m.start()) + 1, m["lang"], textwrap.dedent(m["code"]))
+        for m in FENCE.finditer(text)
     ]
 
 
-BLOCKS = readme_blocks(README.read_text(encoding="utf-8"))
+BLOCKS = [
+    block
+    for document in DOCUMENTS
+    for block in readme_blocks(document.read_text(encoding="utf-8"), str(document.relative_to(REPO)))
+]
 PYTHON = [b for b in BLOCKS if b.lang == "python"]
 SCRIPTS = [b for b in PYTHON if b.kind == "script"]
 TASKS = [b for b in PYTHON if b.kind == "tasks"]
 PROJECT = [b for b in BLOCKS if b.kind == "file" and b.lang in PROJECT_LANGS]
+# One block per project file: a document may show a file another one shows, with the same text.
+PROJECT_FILES = {b.path: b for b in PROJECT}
 
 
 def test_every_python_block_is_run_one_way() -> None:
     assert SCRIPTS and TASKS and PROJECT
     assert len(SCRIPTS) + len(TASKS) + len([b for b in PROJECT if b.lang == "python"]) == len(PYTHON)
-    paths = [b.path or "" for b in PROJECT]
-    assert len(set(paths)) == len(paths), f"two README blocks are the same file: {paths}"
+    for block in PROJECT:
+        first = PROJECT_FILES[block.path]
+        assert block.code == first.code, f"{block.where} and {first.where} show {block.path} differently"
+    paths = list(PROJECT_FILES)
     assert any(p.startswith("dags/") for p in paths) and any(p.startswith("tests/") for p in paths)
+    assert "conftest.py" in paths, "the user project must ask for the plugin in its conftest.py"
     # A test function outside a project file would be defined and never called.
     for block in SCRIPTS + TASKS:
-        assert "def test_" not in block.code, f"README.md:{block.line}: a test needs a '# tests/...' first line"
+        assert "def test_" not in block.code, f"{block.where}: a test needs a '# tests/...' first line"
+
+
+def test_every_page_with_python_blocks_is_run() -> None:
+    pages = {
+        str(page.relative_to(DOCS))
+        for page in DOCS.rglob("*.md")
+        if "_build" not in page.parts and any(b.lang == "python" for b in readme_blocks(page.read_text()))
+    }
+    run = {str(document.relative_to(DOCS)) for document in DOCUMENTS if document != README}
+    assert pages - set(EXCERPTS) <= run, f"pages whose python blocks no test runs: {sorted(pages - run)}"
+
+
+def test_the_readme_is_the_front_page() -> None:
+    readme = [b for b in BLOCKS if b.source == "README.md"]
+    assert [b.path for b in readme if b.kind == "file"] == [
+        "dags/pixverse_speech.py",
+        "conftest.py",
+        "tests/test_pixverse_speech.py",
+    ]
+    assert len(README.read_text(encoding="utf-8").splitlines()) < 150
 
 
 def test_readme_uses_the_public_names() -> None:
@@ -103,7 +170,7 @@ def test_readme_uses_the_public_names() -> None:
     }
     assert "account_email" in create_kwargs
     assert "email" not in create_kwargs, "the create operator's account argument is account_email"
-    errors = README.read_text(encoding="utf-8").split("\n## Errors\n", 1)[1].split("\n## ", 1)[0]
+    errors = (DOCS / "errors.md").read_text(encoding="utf-8")
     assert "`airflow_provider_pixverse.exceptions`" in errors
 
 
@@ -128,11 +195,11 @@ def test_the_cli_prints_what_the_readme_shows() -> None:
     assert shape(printed) == shape(shown)
 
 
-@pytest.mark.parametrize("block", SCRIPTS, ids=[f"README.md:{b.line}" for b in SCRIPTS])
+@pytest.mark.parametrize("block", SCRIPTS, ids=[b.where for b in SCRIPTS])
 def test_script_block(block: Block, pixverse_sandbox: PixVerseSandbox) -> None:
-    code = compile(block.code, f"README.md:{block.line}", "exec")
+    code = compile(block.code, block.where, "exec")
     if "from airflow.sdk import" in block.code and not AIRFLOW_V_3_0_PLUS:
-        # An Airflow 3 example (the README says so): on 2.11 it must fail for that reason alone.
+        # An Airflow 3 example (the page says so): on 2.11 it must fail for that reason alone.
         with pytest.raises(ModuleNotFoundError, match="airflow.sdk"):
             exec(code, {"__name__": "__readme__"})
         return
@@ -156,8 +223,8 @@ def readme_bucket(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def components_dag(blocks: list[Block]) -> str:
-    """One DAG file made of the README's operator blocks, in README order."""
-    body = "\n".join(f"# README.md:{b.line}\n{b.code}" for b in blocks)
+    """One DAG file made of the documents' operator blocks, in document order."""
+    body = "\n".join(f"# {b.where}\n{b.code}" for b in blocks)
     return (
         "import pendulum\n"
         "from airflow.providers.common.compat.sdk import DAG\n\n"
@@ -210,16 +277,29 @@ def clean_environment(home: Path) -> dict[str, str]:
 
 def test_user_project_from_readme(tmp_path: Path) -> None:
     project = tmp_path / "project"
-    for block in PROJECT:
-        assert block.path is not None
-        target = project / block.path
+    for path, block in PROJECT_FILES.items():
+        assert path is not None
+        target = project / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(block.code)
     (tmp_path / "home").mkdir()
-    expected = sum(b.code.count("\ndef test_") for b in PROJECT)
+    expected = sum(b.code.count("\ndef test_") for b in PROJECT_FILES.values())
 
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning"],
+        # The plugin comes from the project's conftest.py alone (an environment installed before its
+        # entry point was dropped would register it under this name too).
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:pixverse_sandbox",
+            "-W",
+            "ignore::DeprecationWarning",
+        ],
         cwd=project,
         env=clean_environment(tmp_path / "home"),
         capture_output=True,

@@ -1,7 +1,7 @@
 """Airflow 2.11's connection form, in its FAB webserver, driven by headless Chromium.
 
 2.11-3.1 build the form from ``PixVerseHook.get_ui_field_behaviour()`` and
-``get_connection_form_widgets()``: choosing "PixVerse" must relabel host and password, show the two
+``get_connection_form_widgets()``: choosing "PixVerse" must relabel host and password, show the
 extra widgets and hide login, schema, port and the raw extra. A behaviour the schema refuses is
 dropped with a log warning only, and the form then shows every default field under its default label.
 
@@ -56,6 +56,7 @@ PIXVERSE_LABELS = {
     "API token",
     "Account email",
     "Timeout (seconds)",
+    "List page size",
 }
 
 

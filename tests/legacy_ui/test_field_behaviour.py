@@ -73,6 +73,7 @@ def test_extra_widgets_are_ours(loaded: dict) -> None:
     assert loaded["widgets"] == {
         "extra__pixverse__email": "Account email",
         "extra__pixverse__timeout": "Timeout (seconds)",
+        "extra__pixverse__list_page_size": "List page size",
     }, loaded["widgets"]
 
 

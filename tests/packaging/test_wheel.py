@@ -12,21 +12,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from dist_build import REPO, run
 
 # Clips finish at once: the example polls every 10 s, as a user's DAG would.
 SANDBOX_ARGS = ("--port", "0", "--queued-seconds", "0", "--generating-seconds", "0")
-REPO = Path(__file__).resolve().parents[2]
-
-
-def run(*command: str | Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(part) for part in command], check=True, capture_output=True, text=True, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    run(sys.executable, "-m", "build", "--outdir", out, REPO)
-    return out
 
 
 def test_sdist_and_wheel_pass_twine_check(dist: Path) -> None:
@@ -51,7 +40,8 @@ def test_the_version_comes_from_one_place(dist: Path) -> None:
     assert "airflow_provider_pixverse/py.typed" in names
     assert any(n.endswith("licenses/LICENSE") for n in names)
     assert "provider_info = airflow_provider_pixverse.get_provider_info:get_provider_info" in entry_points
-    assert "pixverse_sandbox = airflow_provider_pixverse.sandbox.pytest_plugin" in entry_points
+    # The sandbox's pytest plugin is enabled by the user's conftest or `-p`, never by an entry point.
+    assert "[pytest11]" not in entry_points and "pytest_plugin" not in entry_points
 
 
 @pytest.mark.e2e
