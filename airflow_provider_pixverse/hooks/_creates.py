@@ -22,7 +22,7 @@ def busy_error(error: PixVerseRateLimitError) -> PixVerseAccountBusyError:
     if isinstance(error, PixVerseAccountBusyError):
         return error
     return PixVerseAccountBusyError(
-        f"the account is busy (no job was made): {error.reason}",
+        f"{error.reason} (no job was made)",
         http_status=error.http_status,
         retry_after=error.retry_after,
     )

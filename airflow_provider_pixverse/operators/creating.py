@@ -159,9 +159,10 @@ class PixVerseBaseCreatingOperator(PixVerseBaseClipOperator):
             ) from busy
         earliest = min(not_before(busy, self.hook.retry_policy, now), end_time)
         self.log.info(
-            "Account %s is busy (%s): waiting for a free job slot, %.0f s queued so far, for at most %.0f s more",
-            self._account_name(),
+            "The create was refused, the account is busy (%s): waiting for a free job slot of %s, "
+            "%.0f s queued so far, for at most %.0f s more",
             busy.reason,
+            self._account_name(),
             now - since,
             end_time - now,
         )
