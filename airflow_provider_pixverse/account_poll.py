@@ -118,15 +118,22 @@ async def account_snapshots(
 ) -> AsyncGenerator[AccountSnapshot]:
     """Every ``poll_interval``, one listing of ``account`` as far as ``group`` needs; forever.
 
-    The first round comes after ``first_wait`` (default: one interval, since the tasks that
-    deferred have just looked at their clips). Failures back off by the hook's retry policy.
+    Rounds keep to the clock: each begins one interval after the previous one began, however long
+    its listing took (its pages are fetched up to the connection's ``list_concurrency`` at once).
+    A round that took longer than an interval is followed by the next at once, and the log says
+    so; one group never runs two rounds at once. The first round comes after ``first_wait``
+    (default: one interval, since the tasks that deferred have just looked at their clips).
+    Failures back off by the hook's retry policy, counted from when the failed round ended.
     """
     policy = hook.retry_policy
+    clock = hook.clock
     failures = 0
-    wait = poll_interval if first_wait is None else first_wait
+    next_round = clock.time() + (poll_interval if first_wait is None else first_wait)
     try:
         while True:
-            await hook.clock.asleep(wait)
+            await clock.asleep(max(next_round - clock.time(), 0.0))
+            began = clock.time()
+            next_round = began + poll_interval
             wanted, down_to = NEEDS.of(group)
             if not wanted and down_to is None:
                 continue
@@ -136,9 +143,10 @@ async def account_snapshots(
                 if is_transient(error):
                     failures += 1
                     wait = policy.delay(failures, error)
+                    next_round = clock.time() + wait
                     hook.log.warning("Listing %s's clips failed (%s); again in %.1f s", account, error, wait)
                     continue
-                failures, wait = 0, poll_interval
+                failures = 0
                 if ends_every_wait(error):
                     yield AccountSnapshot({}, error)
                 else:
@@ -146,7 +154,16 @@ async def account_snapshots(
                     yield AccountSnapshot({}, failed=error, covered_above=sys.maxsize)
                 continue
             failures = 0
-            wait = poll_interval
+            took = clock.time() - began
+            if took > poll_interval:
+                hook.log.warning(
+                    "Listing %s's clips took %.1f s (%d pages), longer than the %.1f s poll interval: "
+                    "the next round starts at once",
+                    account,
+                    took,
+                    listing.pages,
+                    poll_interval,
+                )
             yield AccountSnapshot(
                 {clip.audio_id: clip for clip in listing.result() if clip.audio_id},
                 covered_above=listing.covered_above,
