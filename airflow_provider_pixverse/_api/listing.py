@@ -128,7 +128,7 @@ class SpeechListing:
     start_offset: int = 0
     anchor: int | None = None
     sizer: PageSizer | None = None
-    clips: list[SpeechClip] = field(default_factory=list)
+    entries: list[dict[str, Any]] = field(default_factory=list)  # the clips taken, as the API sent them
     next_offset: int | None = None
     pages: int = 0
     broken: bool = False
@@ -161,7 +161,7 @@ class SpeechListing:
         """Whether the listing needs no further page (by the stop rules of the module)."""
         if self.next_offset is None or self.broken:
             return True
-        if self.max_items is not None and len(self.clips) >= self.max_items:
+        if self.max_items is not None and len(self.entries) >= self.max_items:
             return True
         if (self.wanted or self.down_to is not None) and not self._unseen and self._reached_floor:
             return True
@@ -183,7 +183,7 @@ class SpeechListing:
         assert self.sizer is not None and self.next_offset is not None
         requests: list[ApiRequest] = []
         offset, asked = self.next_offset, self._asked
-        wanting = None if self.max_items is None else self.max_items - len(self.clips)
+        wanting = None if self.max_items is None else self.max_items - len(self.entries)
         pages = min(pages, self._pages_ahead())
         while len(requests) < max(pages, 1) and asked < self._slots:
             if wanting is not None and asked - self._asked >= wanting:
@@ -248,16 +248,16 @@ class SpeechListing:
             self.sizer.seen(len(entries), size, asked=asked, more=next_offset is not None)
         report = PageReport(offset)
         for index, entry in enumerate(entries):
-            clip = self._take(entry, report)
-            if clip is None:
+            audio_id = self._take(entry, report)
+            if audio_id is None:
                 continue
-            number = clip_number(clip.audio_id)
+            number = clip_number(audio_id)
             if self.anchor is not None and self._lowest is None and number != self.anchor:
                 self.broken = True  # clips came or went where the earlier listing ended
                 return report
             self._see(number, offset + index)
-            self.clips.append(clip)
-            self._unseen.discard(clip.audio_id or "")
+            self.entries.append(entry)
+            self._unseen.discard(audio_id)
         if report.skipped:
             self.reports.append(report)
         if self.down_to is not None:  # decided on the whole page: its order counts too
@@ -265,7 +265,8 @@ class SpeechListing:
         self.next_offset = next_offset
         return report
 
-    def _take(self, entry: Any, report: PageReport) -> SpeechClip | None:
+    def _take(self, entry: Any, report: PageReport) -> str | None:
+        """The ``audio_id`` of ``entry`` when it is a clip of the account (else ``None``: skipped, reported)."""
         audio_id = entry.get("audio_id") if isinstance(entry, dict) else None
         try:
             owner = account_of(audio_id) if isinstance(audio_id, str) else None
@@ -279,7 +280,7 @@ class SpeechListing:
             report.other_accounts += 1
             report.example = report.example or str(audio_id)[:120]
             return None
-        return SpeechClip.from_json(entry)
+        return audio_id
 
     def _see(self, number: int | None, position: int) -> None:
         if number is None:
@@ -307,9 +308,18 @@ class SpeechListing:
         """Whether the server said more clips follow the last page read."""
         return self.next_offset is not None
 
+    @property
+    def clips(self) -> list[SpeechClip]:
+        """The clips taken so far, in the order listed (built from :attr:`entries` on each call)."""
+        return [SpeechClip.from_json(entry) for entry in self.entries]
+
     def result(self) -> list[SpeechClip]:
         """The clips in the order listed, at most ``max_items``."""
-        return self.clips if self.max_items is None else self.clips[: self.max_items]
+        return [SpeechClip.from_json(entry) for entry in self.raw()]
+
+    def raw(self) -> list[dict[str, Any]]:
+        """:meth:`result` as the API sent it: the clips' JSON objects, unbuilt (each has a valid ``audio_id``)."""
+        return self.entries if self.max_items is None else self.entries[: self.max_items]
 
 
 def describe_report(report: PageReport) -> str:

@@ -248,7 +248,7 @@ class PixVerseHook(BaseHook):
         email, cap = email or self.settings.email, max_items or LIST_SPEECH_MAX_ITEMS
         listing = new_listing(self.settings, self._page_sizers, email, max_items=cap)
         drive(listing, self._call, self.log, email)
-        if listing.more and len(listing.clips) >= cap:
+        if listing.more and len(listing.entries) >= cap:
             self.log.warning("Listed the first %d clips of %s; it holds more (max_items)", cap, email or "the account")
         return listing.result()
 

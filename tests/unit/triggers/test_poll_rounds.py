@@ -7,15 +7,19 @@ call to the sandbox): calls made at once overlap, calls made one after another a
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from pixverse_testing import FakeClock, use_connection
 
-from airflow_provider_pixverse.account_poll import NEEDS, account_snapshots
+from airflow_provider_pixverse._api.clip import SpeechClip
+from airflow_provider_pixverse.account_poll import NEEDS, AccountSnapshot, ListedClips, account_snapshots
 from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
 from airflow_provider_pixverse.sandbox.state import DEFAULT_EMAIL
+from airflow_provider_pixverse.triggers.pixverse import PixVerseSpeechTrigger
 
 if TYPE_CHECKING:
     from airflow_provider_pixverse._api.request import ApiRequest, ApiSettings
@@ -61,8 +65,9 @@ def rounds_of(pages: list[tuple[float, int]]) -> list[list[tuple[float, int]]]:
     return rounds
 
 
-async def run_rounds(hook: SlowApiHook, ids: list[str], rounds: int) -> None:
+async def run_rounds(hook: SlowApiHook, ids: list[str], rounds: int) -> list[AccountSnapshot]:
     group = ("rounds-test", next(_GROUPS))
+    seen = []
     for audio_id in ids:
         NEEDS.want(group, audio_id)
     snapshots = account_snapshots(hook, group, account=DEFAULT_EMAIL, poll_interval=INTERVAL)
@@ -70,10 +75,12 @@ async def run_rounds(hook: SlowApiHook, ids: list[str], rounds: int) -> None:
         for _ in range(rounds):
             snapshot = await anext(snapshots)
             assert set(ids) <= set(snapshot.clips), "every waiting clip is listed each round"
+            seen.append(snapshot)
     finally:
         await snapshots.aclose()
         for audio_id in ids:
             NEEDS.unwant(group, audio_id)
+    return seen
 
 
 @pytest.fixture
@@ -129,3 +136,29 @@ async def test_a_round_longer_than_an_interval_is_followed_at_once_and_said_neve
         assert later[0][0] >= earlier[-1][0] + hook.latency  # the last page of a round came back first
     out = capsys.readouterr().out
     assert "took 12.0 s (4 pages), longer than the 10.0 s poll interval: the next round starts at once" in out
+
+
+async def test_a_round_keeps_its_clips_as_the_api_sent_them_and_builds_one_when_looked_up(
+    pixverse_sandbox: PixVerseSandbox, forty_clips: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round of 10,000 clips built 10,000 clip objects, which the collector walked at every full pass."""
+    hook = slow_hook(pixverse_sandbox, monkeypatch, latency=0.0)
+    (snapshot,) = await run_rounds(hook, forty_clips, rounds=1)
+    clips = snapshot.clips
+    assert isinstance(clips, ListedClips) and len(clips) == 40 and set(clips) == set(forty_clips)
+    raw = clips.raw(forty_clips[0])
+    assert isinstance(raw, dict) and raw["audio_id"] == forty_clips[0]
+    assert clips[forty_clips[0]] == clips.get(forty_clips[0]) == SpeechClip.from_json(raw)
+    assert clips.get("user:1-pixverse:x@y.z-speech:1") is None and "nope" not in clips
+    gc.collect()
+    assert not gc.is_tracked(raw), "a clip as sent (plain JSON values) is nothing the collector walks"
+
+
+def test_a_trigger_builds_its_group_key_once() -> None:
+    """The key was built again (the account parsed out of the id) at every subscription and look-up."""
+    trigger = PixVerseSpeechTrigger(audio_id=f"user:1-pixverse:{DEFAULT_EMAIL}-speech:7", end_time=time.time() + 60)
+    calls = []
+    account = trigger.account
+    trigger.account = lambda: calls.append(1) or account()  # type: ignore[method-assign]
+    keys = {trigger.shared_stream_key() for _ in range(5)}
+    assert len(keys) == 1 and calls == [1]
