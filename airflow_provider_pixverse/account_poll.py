@@ -25,32 +25,69 @@ from __future__ import annotations
 
 import collections
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from airflow_provider_pixverse._api.clip import SpeechClip
 from airflow_provider_pixverse._api.errors import PixVerseAuthError, PixVerseError, PixVersePaymentError
 from airflow_provider_pixverse._api.retry import is_transient
 from airflow_provider_pixverse._compat import HAS_SHARED_STREAMS
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, AsyncIterator, Hashable
-    from typing import Any
+    from collections.abc import AsyncGenerator, AsyncIterator, Hashable, Iterator
 
-    from airflow_provider_pixverse._api.clip import SpeechClip
     from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
+
+
+class ListedClips(Mapping[str, "SpeechClip"]):
+    """The clips of one round by ``audio_id``, kept as the API sent them: each is built when looked up.
+
+    A round of 10,000 clips then holds 10,000 plain JSON objects, which the garbage collector does
+    not track, instead of as many clip objects that it would walk at every full collection; and a
+    subscriber builds only the clips it waits for.
+    """
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: dict[str, dict[str, Any]]) -> None:
+        self._raw = raw
+
+    def __getitem__(self, audio_id: str) -> SpeechClip:
+        return SpeechClip.from_json(self._raw[audio_id])
+
+    def get(self, audio_id: str, default: Any = None) -> Any:  # one lookup, not two
+        """The clip ``audio_id`` (built now), or ``default``."""
+        entry = self._raw.get(audio_id)
+        return default if entry is None else SpeechClip.from_json(entry)
+
+    def __contains__(self, audio_id: object) -> bool:
+        return audio_id in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def raw(self, audio_id: str) -> dict[str, Any] | None:
+        """The clip ``audio_id`` as the API sent it, unbuilt (``None`` when not listed)."""
+        return self._raw.get(audio_id)
 
 
 @dataclass(frozen=True)
 class AccountSnapshot:
     """What one round of the shared poll saw: the clips listed (by ``audio_id``), or the error that ends the group.
 
-    ``failed`` is the error of a round that could not list (its ``clips`` are empty): the clips are
-    looked at one by one instead. ``covered_above``: every clip of the account numbered above it
-    was listed (``None``: the listing reached its last page; see ``SpeechListing.covered_above``).
-    ``last_seen``: the position and number of the last clip listed, where a further listing may go on.
+    ``clips`` maps ``audio_id`` to the clip (a :class:`ListedClips` from a round: each built as it
+    is looked up). ``failed`` is the error of a round that could not list (its ``clips`` are
+    empty): the clips are looked at one by one instead. ``covered_above``: every clip of the
+    account numbered above it was listed (``None``: the listing reached its last page; see
+    ``SpeechListing.covered_above``). ``last_seen``: the position and number of the last clip
+    listed, where a further listing may go on.
     """
 
-    clips: dict[str, SpeechClip]
+    clips: Mapping[str, SpeechClip]
     error: PixVerseError | None = None
     failed: PixVerseError | None = None
     covered_above: int | None = None
@@ -118,15 +155,22 @@ async def account_snapshots(
 ) -> AsyncGenerator[AccountSnapshot]:
     """Every ``poll_interval``, one listing of ``account`` as far as ``group`` needs; forever.
 
-    The first round comes after ``first_wait`` (default: one interval, since the tasks that
-    deferred have just looked at their clips). Failures back off by the hook's retry policy.
+    Rounds keep to the clock: each begins one interval after the previous one began, however long
+    its listing took (its pages are fetched up to the connection's ``list_concurrency`` at once).
+    A round that took longer than an interval is followed by the next at once, and the log says
+    so; one group never runs two rounds at once. The first round comes after ``first_wait``
+    (default: one interval, since the tasks that deferred have just looked at their clips).
+    Failures back off by the hook's retry policy, counted from when the failed round ended.
     """
     policy = hook.retry_policy
+    clock = hook.clock
     failures = 0
-    wait = poll_interval if first_wait is None else first_wait
+    next_round = clock.time() + (poll_interval if first_wait is None else first_wait)
     try:
         while True:
-            await hook.clock.asleep(wait)
+            await clock.asleep(max(next_round - clock.time(), 0.0))
+            began = clock.time()
+            next_round = began + poll_interval
             wanted, down_to = NEEDS.of(group)
             if not wanted and down_to is None:
                 continue
@@ -136,9 +180,10 @@ async def account_snapshots(
                 if is_transient(error):
                     failures += 1
                     wait = policy.delay(failures, error)
+                    next_round = clock.time() + wait
                     hook.log.warning("Listing %s's clips failed (%s); again in %.1f s", account, error, wait)
                     continue
-                failures, wait = 0, poll_interval
+                failures = 0
                 if ends_every_wait(error):
                     yield AccountSnapshot({}, error)
                 else:
@@ -146,9 +191,18 @@ async def account_snapshots(
                     yield AccountSnapshot({}, failed=error, covered_above=sys.maxsize)
                 continue
             failures = 0
-            wait = poll_interval
+            took = clock.time() - began
+            if took > poll_interval:
+                hook.log.warning(
+                    "Listing %s's clips took %.1f s (%d pages), longer than the %.1f s poll interval: "
+                    "the next round starts at once",
+                    account,
+                    took,
+                    listing.pages,
+                    poll_interval,
+                )
             yield AccountSnapshot(
-                {clip.audio_id: clip for clip in listing.result() if clip.audio_id},
+                ListedClips({entry["audio_id"]: entry for entry in listing.raw()}),
                 covered_above=listing.covered_above,
                 last_seen=listing.last_seen,
             )
@@ -177,7 +231,15 @@ class SharedAccountPoll:
         """The group whose one poll this trigger shares: connection, account, interval (``None`` before 3.3)."""
         if not HAS_SHARED_STREAMS:
             return None
-        return ("pixverse-account", self.pixverse_conn_id, self.account(), float(self.poll_interval))
+        key = self.__dict__.get("_shared_stream_key")  # asked for often (per subscription, per trigger): built once
+        if key is None:
+            key = self.__dict__["_shared_stream_key"] = (
+                "pixverse-account",
+                self.pixverse_conn_id,
+                self.account(),
+                float(self.poll_interval),
+            )
+        return key
 
     @classmethod
     async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[AccountSnapshot]:

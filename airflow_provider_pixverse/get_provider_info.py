@@ -25,7 +25,12 @@ CONNECTION_EXTRA_FIELDS: dict[str, dict[str, Any]] = {
     "list_page_size": {
         "label": "List page size",
         "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000},
-        "description": "Clips per page when the shared poll lists the account, 1 to 1000 (default 50).",
+        "description": "Clips per page when the shared poll lists the account, 1 to 1000 (default 100).",
+    },
+    "list_concurrency": {
+        "label": "List concurrency",
+        "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 16},
+        "description": "Pages of one account's listing fetched at once, 1 to 16 (default 4).",
     },
 }
 

@@ -10,15 +10,17 @@ Every measurement runs in a fresh process (so one heap never serves the next) th
 server in another process: the sandbox (``python -m airflow_provider_pixverse.sandbox``) for ours, and
 for the peer a plain readiness endpoint served from one asyncio loop (``bench/_ready_server.py``; the
 sandbox answers the peer's new connection per poll with a new thread, dearer than the peer's own poll).
-Triggers start as the triggerer starts them, one per loop turn; every clip becomes final
-``polls - 0.5`` intervals later. CPU and requests are counted over the waiting period, from the start to
-the moment the clips become final (set-up in it, events not); the requests target is judged on the most
-requests the server saw in any one interval of the run.
+Triggers start as the triggerer starts them, one per loop turn; every clip becomes final a wait of
+(first of ``--waits``) 2.5 intervals later. CPU and requests are counted over the waiting period, from the
+start to the moment the clips become final (set-up in it, events not); the requests target is judged on the
+most requests the server saw in any one interval of the run. The whole wait's CPU runs on to the last event
+(set-up, subscription, first status lines and events in it), measured for the shared path and the peer at
+each of ``--waits`` (2.5 and 10 intervals).
 
-Then, unless ``--latency-probe 0``, the shared path runs once more at the largest N with a delay on every
-API call (100 ms by default), to show what sets its pace against a real API rather than the loopback sandbox.
+Then the shared path runs again at the largest N with a delay on every API call (``--latencies``: 100 and
+300 ms by default), to show that its rounds keep to the clock against a real API's latency.
 
-    python bench/shared_polling.py [--sizes 1000,10000] [--interval S] [--polls 3] [--latency-probe S]
+    python bench/shared_polling.py [--sizes 1000,10000] [--interval S] [--waits 2.5,10] [--latencies 0.1,0.3]
                                    [--quick] [--json OUT]
 
 stdout gets the report alone (tables, PASS/MISS lines); each measurement's raw figures and every log
@@ -61,7 +63,7 @@ class Result:
     kind: str
     clips: int
     interval: float
-    polls: int
+    polls: float
     events_ok: int
     errors: str
     peak_requests_per_interval: int  # the most requests in any one interval of the run
@@ -94,6 +96,9 @@ class Result:
     load_before: float = 0.0
     load_after: float = 0.0
     api_latency_ms: float = 0.0
+    cpu_us_per_clip_whole: float = 0.0  # our CPU from the first trigger's start to the last event, per clip
+    wait_intervals: float = 0.0  # intervals from the start until the clips become final
+    bound: str = ""  # what set this side's pace
     longest_callback_in: str = field(default="", repr=False)
 
 
@@ -246,6 +251,7 @@ class Run:
     started: float
     setup_seconds: float
     samples: list[tuple[float, float, float, float, float]]  # (UNIX time, our CPU, server CPU, GC, machine busy)
+    finished_cpu: float = 0.0  # our CPU time once every trigger had its event
 
 
 async def run_triggers(
@@ -303,10 +309,11 @@ async def run_triggers(
         tasks.append(asyncio.create_task(wait_one(index, make_trigger(kind, clip, interval))))
     setup = time.time() - started
     await asyncio.gather(*tasks)
+    finished_cpu = time.process_time()
     await manager.stop_all()
     if not sampler.done():  # the run ended before the clips became final (it never should)
         sampler.cancel()
-    return Run(arrivals, ok, errors, started, setup, samples)
+    return Run(arrivals, ok, errors, started, setup, samples, finished_cpu)
 
 
 STEADY_FROM = 1.25  # intervals after the start: every kind has polled every clip once (the peer at once)
@@ -335,7 +342,7 @@ def list_rounds(log: list[tuple[float, str]], interval: float) -> list[list[floa
     return rounds
 
 
-def measure(kind: str, n: int, interval: float, polls: int, latency: float = 0.0) -> Result:
+def measure(kind: str, n: int, interval: float, polls: float, latency: float = 0.0) -> Result:
     """One measurement, in this (fresh) process: its own server, a warm-up, then N triggers.
 
     The waiting period runs from the start of the first trigger to the clips becoming final: set-up
@@ -376,6 +383,8 @@ def measure(kind: str, n: int, interval: float, polls: int, latency: float = 0.0
             return cpu / n / polled * 1e6 if polled else math.inf
 
         lateness = [(arrival - ready_at) / interval for arrival in run.arrivals if arrival] or [math.inf]
+        process_share = (cpu1 - cpu0) / (t1 - t0)
+        server_share = (server_cpu1 - server_cpu0) / (t1 - t0)
         return Result(
             kind=kind,
             clips=n,
@@ -415,13 +424,27 @@ def measure(kind: str, n: int, interval: float, polls: int, latency: float = 0.0
             load_before=load_before,
             load_after=load_average(),
             api_latency_ms=latency * 1000,
+            cpu_us_per_clip_whole=(run.finished_cpu - cpu0) / n * 1e6,
+            wait_intervals=polls - 0.5,
+            bound=bounded_by(kind, process_share, server_share, latency),
             longest_callback_in=callbacks.longest_what,
         )
     finally:
         servers.stop()
 
 
-def measure_in_child(kind: str, n: int, interval: float, polls: int, latency: float = 0.0) -> Result:
+def bounded_by(kind: str, process_share: float, server_share: float, latency: float) -> str:
+    """What set a side's pace: a core it kept busy (ours or the server's), else the poll interval (and latency)."""
+    if process_share >= 0.8:
+        return "our CPU"
+    if server_share >= 0.8:
+        return "the server's CPU"
+    if latency:
+        return f"the interval; {latency * 1000:.0f} ms per API call"
+    return "the interval" if kind == "shared" else "the interval (a GET per clip)"
+
+
+def measure_in_child(kind: str, n: int, interval: float, polls: float, latency: float = 0.0) -> Result:
     """:func:`measure` in a fresh interpreter; its output goes to our stderr."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
@@ -443,22 +466,29 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,10000", help="numbers of waiting clips, comma-separated")
     parser.add_argument("--interval", type=float, help="poll interval in seconds (default: max(2, N / 400))")
-    parser.add_argument("--polls", type=int, default=3, help="intervals until the clips become final, plus a half")
     parser.add_argument(
-        "--latency-probe",
-        type=float,
-        default=0.1,
-        help="then run the shared path once more at the largest N with this many seconds per API call "
-        "(0: not at all; the loopback sandbox answers in about a millisecond, a real API does not)",
+        "--waits",
+        default="2.5,10",
+        help="intervals until the clips become final, comma-separated: the first for every kind, the others "
+        "for the shared path and the peer (the whole wait's CPU)",
     )
+    parser.add_argument(
+        "--latencies",
+        default="0.1,0.3",
+        help="then the shared path at the largest N with this many seconds per API call, comma-separated "
+        "(the sandbox's delay fault; empty: none)",
+    )
+    parser.add_argument("--polls", type=float, default=3.0, help=argparse.SUPPRESS)  # the child's: wait + 0.5
     parser.add_argument("--api-latency", type=float, default=0.0, help=argparse.SUPPRESS)  # the child's
     parser.add_argument("--quick", action="store_true", help="N=30 at 0.5 s: checks the benchmark runs, not figures")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--measure", choices=KINDS, help=argparse.SUPPRESS)  # one measurement, in a child
     args = parser.parse_args()
     if args.quick:
-        args.sizes, args.interval, args.latency_probe = "30", args.interval or 0.5, 0.0
+        args.sizes, args.interval, args.waits, args.latencies = "30", args.interval or 0.5, "2.5,4", "0.05"
     sizes = [int(size) for size in args.sizes.split(",")]
+    waits = [float(wait) for wait in args.waits.split(",")]
+    latencies = [float(latency) for latency in args.latencies.split(",") if latency.strip()]
 
     if args.measure:
         interval = args.interval or default_interval(sizes[0])
@@ -469,16 +499,20 @@ def main() -> int:
 
     report = report_stream()
     results: list[Result] = []
+
+    def run(kind: str, n: int, wait: float, latency: float = 0.0) -> None:
+        results.append(measure_in_child(kind, n, args.interval or default_interval(n), wait + 0.5, latency))
+        print(json.dumps(asdict(results[-1])), file=sys.stderr, flush=True)
+
     for n in sizes:
         for kind in KINDS:
-            results.append(measure_in_child(kind, n, args.interval or default_interval(n), args.polls))
-            print(json.dumps(asdict(results[-1])), file=sys.stderr, flush=True)
-    if args.latency_probe:
-        n = max(sizes)
-        results.append(
-            measure_in_child("shared", n, args.interval or default_interval(n), args.polls, args.latency_probe)
-        )
-        print(json.dumps(asdict(results[-1])), file=sys.stderr, flush=True)
+            run(kind, n, waits[0])
+    for n in sizes:
+        for wait in waits[1:]:
+            for kind in ("http-peer", "shared"):
+                run(kind, n, wait)
+    for latency in latencies:
+        run("shared", max(sizes), waits[0], latency)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
     print(format_report(results), file=report)
@@ -547,7 +581,9 @@ LEGEND = (
 def format_report(results: list[Result]) -> str:
     """The report, in Markdown: the figures of the targets, what bounds each side, then PASS or MISS per target."""
     probes = [r for r in results if r.api_latency_ms]
-    results = [r for r in results if not r.api_latency_ms]
+    first_wait = min((r.wait_intervals for r in results), default=0.0)
+    longer = [r for r in results if not r.api_latency_ms and r.wait_intervals != first_wait]
+    results = [r for r in results if not r.api_latency_ms and r.wait_intervals == first_wait]
     lines = [
         LEGEND,
         "",
@@ -568,8 +604,8 @@ def format_report(results: list[Result]) -> str:
         "",
         "| N | kind | our CPU share (GC's part), whole wait | server | server CPU share | set-up s "
         "| longest GC pause ms | list pages / round | longest round s | round period (intervals) "
-        "| other processes, cores |",
-        "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| other processes, cores | bounded by |",
+        "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     lines += [
         f"| {r.clips} | {r.kind} | {r.process_cpu_share:.2f} ({r.gc_share_of_cpu:.0%}) | {r.server} "
@@ -577,7 +613,7 @@ def format_report(results: list[Result]) -> str:
         f"| {r.setup_seconds:.1f} | {r.longest_gc_pause_ms:.0f} | {r.list_pages_per_round or '-'} "
         f"| {f'{r.longest_round_seconds:.2f}' if r.list_pages_per_round else '-'} "
         f"| {f'{r.round_period_intervals:.2f}' if r.round_period_intervals else '-'} "
-        f"| {r.others_cores:.2f} |"
+        f"| {r.others_cores:.2f} | {r.bound or '-'} |"
         for r in results
     ]
     for n in sorted({r.clips for r in results}):
@@ -595,18 +631,87 @@ def format_report(results: list[Result]) -> str:
             f"- N={n}: {'PASS' if passed else 'MISS'} {name}: {detail}"
             for name, passed, detail in verdicts(by_kind["shared"], by_kind["standalone"], by_kind["http-peer"])
         ]
-    for probe in probes:
-        lines += [
-            "",
-            f"With {probe.api_latency_ms:.0f} ms per API call (the sandbox's delay fault) and N={probe.clips}, the "
-            f"shared path lists {probe.list_pages_per_round} pages one after another: the longest round took "
-            f"{probe.longest_round_seconds:.1f} s ({probe.longest_round_seconds / probe.interval:.2f} intervals) and a "
-            f"round began every {probe.round_period_intervals:.2f} intervals; the worst event came "
-            f"{probe.worst_lateness_intervals:.2f} intervals after its clip became final ({probe.events_ok}/"
-            f"{probe.clips} succeeded); CPU {probe.cpu_us_per_clip_poll:.1f} us per clip per round. Not a target: "
-            "it shows what sets the pace against a real API.",
-        ]
+    lines += whole_wait_report([*results, *longer])
+    lines += latency_report([r for r in results if r.kind == "shared"], probes)
     return "\n".join(lines)
+
+
+def whole_target(wait: float) -> float:
+    """The whole wait's CPU target, as a share of the peer's: 0.1x over 2.5 intervals, 0.05x over 10 or more."""
+    return 0.05 if wait >= 10 else 0.1
+
+
+def whole_wait_report(results: list[Result]) -> list[str]:
+    """The table of the whole wait's CPU per clip (set-up and events included), against the peer, and its verdicts."""
+    pairs = sorted({(r.clips, r.wait_intervals) for r in results})
+    rows = {(r.clips, r.wait_intervals, r.kind): r for r in results}
+    lines = [
+        "",
+        "CPU per waiting clip over the whole wait: from the first trigger's start to the last event (set-up, "
+        "subscription, first status lines and events included), divided by N.",
+        "",
+        "| N | wait (intervals) | kind | CPU us / clip, whole wait | vs the peer | our CPU share (GC's part) "
+        "| GC pauses up to ms | bounded by |",
+        "|---:|---:|---|---:|---:|---:|---:|---|",
+    ]
+    verdict_lines = []
+    for n, wait in pairs:
+        peer, shared = rows.get((n, wait, "http-peer")), rows.get((n, wait, "shared"))
+        for r in (peer, shared):
+            if r is None:
+                continue
+            ratio = r.cpu_us_per_clip_whole / peer.cpu_us_per_clip_whole if peer and peer.cpu_us_per_clip_whole else 0
+            lines.append(
+                f"| {n} | {wait:g} | {r.kind} | {r.cpu_us_per_clip_whole:.0f} | {ratio:.3f}x "
+                f"| {r.process_cpu_share:.2f} ({r.gc_share_of_cpu:.0%}) | {r.longest_gc_pause_ms:.0f} "
+                f"| {r.bound or '-'} |"
+            )
+        if peer is None or shared is None or not peer.cpu_us_per_clip_whole:
+            continue  # no peer to compare with (or results saved before the whole wait was measured)
+        ratio = shared.cpu_us_per_clip_whole / peer.cpu_us_per_clip_whole
+        target = whole_target(wait)
+        passed = ratio <= target and shared.events_ok == n
+        verdict_lines.append(
+            f"- N={n}: {'PASS' if passed else 'MISS'} CPU per waiting clip over a whole wait of {wait:g} intervals "
+            f"<= {target:g}x the peer's: {ratio:.3f}x ({shared.cpu_us_per_clip_whole:.0f} vs "
+            f"{peer.cpu_us_per_clip_whole:.0f} us; {shared.events_ok}/{n} events)"
+        )
+    return [*lines, "", *verdict_lines]
+
+
+def latency_report(plain: list[Result], probes: list[Result]) -> list[str]:
+    """The shared path's rounds at each API latency (the sandbox's delay fault), and their verdicts."""
+    rows = sorted([*plain, *probes], key=lambda r: (r.clips, r.api_latency_ms))
+    if not probes:
+        return []
+    n = max(r.clips for r in probes)
+    rows = [r for r in rows if r.clips == n]
+    lines = [
+        "",
+        f"The shared path at N={n} with a delay on every API call (the sandbox's delay fault; 0 ms: the loopback "
+        "sandbox as it is). A round's pages are fetched `list_concurrency` (4) at once; rounds keep to the clock.",
+        "",
+        "| N | API latency ms | list pages / round | longest round s | round period (intervals) "
+        "| worst lateness (intervals) | events ok | CPU us / clip, whole wait | bounded by |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    lines += [
+        f"| {r.clips} | {r.api_latency_ms:.0f} | {r.list_pages_per_round} | {r.longest_round_seconds:.2f} "
+        f"| {r.round_period_intervals:.2f} | {r.worst_lateness_intervals:.2f} | {r.events_ok}/{r.clips} "
+        f"| {r.cpu_us_per_clip_whole:.0f} | {r.bound or '-'} |"
+        for r in rows
+    ]
+    lines.append("")
+    for r in rows:
+        passed = r.round_period_intervals <= 1.05 and r.worst_lateness_intervals <= 1.2 and r.events_ok == r.clips
+        lines.append(
+            f"- N={r.clips}, {r.api_latency_ms:.0f} ms per API call: {'PASS' if passed else 'MISS'} a round begins "
+            f"every <= 1.05 intervals and every event within 1.2 intervals of its clip becoming final: a round "
+            f"every {r.round_period_intervals:.2f} intervals (the longest took {r.longest_round_seconds:.1f} s, "
+            f"{r.longest_round_seconds / r.interval:.2f} intervals), worst event {r.worst_lateness_intervals:.2f} "
+            f"intervals late, {r.events_ok}/{r.clips} succeeded"
+        )
+    return lines
 
 
 if __name__ == "__main__":

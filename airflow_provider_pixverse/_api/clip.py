@@ -54,7 +54,7 @@ class SpeechClip:
             raise PixVerseResponseError(
                 f"expected a JSON object for the clip, got {type(data).__name__}", audio_id=audio_id
             )
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = _known_fields(cls)
         values: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for key, value in data.items():
@@ -105,6 +105,17 @@ class SpeechClip:
     def is_completed(self) -> bool:
         """Whether the clip is ready to download."""
         return self.audio_status_enum is AudioStatus.COMPLETED
+
+
+_KNOWN_FIELDS: dict[type, frozenset[str]] = {}
+
+
+def _known_fields(cls: type[SpeechClip]) -> frozenset[str]:
+    """The documented fields of ``cls`` (every field but ``extra``): read once, not once per clip."""
+    known = _KNOWN_FIELDS.get(cls)
+    if known is None:
+        known = _KNOWN_FIELDS[cls] = frozenset(f.name for f in dataclasses.fields(cls)) - {"extra"}
+    return known
 
 
 def _fits(key: str, value: Any) -> bool:

@@ -20,12 +20,20 @@ API_PATH = "/v2/pixverse"
 DEFAULT_TIMEOUT = 30.0
 # The API documents a default page of 50 and no maximum; a connection may ask for other sizes.
 LIST_PAGE_SIZE = 50
+# The page a listing asks for unless the connection says otherwise; the API's answers may cut it
+# down (see ``_api.listing.PageSizer``).
+LIST_PAGE_GOAL = 100
 MAX_LIST_PAGE_SIZE = 1000
+# Pages of one account's listing fetched at once (the connection's ``list_concurrency``), and the most
+# a connection may ask for: one event loop keeps 16 connections open to the API.
+LIST_CONCURRENCY = 4
+MAX_LIST_CONCURRENCY = 16
 # The most an API answer may hold, compressed or decoded. Every clip carries its text (``prompt``):
 # the longest documented text, 40,000 characters (eleven-turbo-v2.5), of CJK escaped as JSON
 # ``\uXXXX`` (6 bytes a character) makes a clip of about 241 KB (240,720 bytes as the sandbox
-# answers it), and a default page of 50 such clips about 12.0 MB (11.5 MiB). 16 MiB holds that
-# page with room to spare; a larger page size is cut down by the listing itself (PageSizer).
+# answers it), and the API's default page of 50 such clips about 12.0 MB (11.5 MiB). 16 MiB holds
+# that page with room to spare; a larger page (100 are asked for) is cut down by the listing itself
+# (PageSizer).
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
 # Characters a token may hold: visible ASCII (it goes into an HTTP header).
 _TOKEN = re.compile(r"[\x21-\x7e]+")
@@ -41,7 +49,8 @@ class ApiSettings:
     timeout: float = DEFAULT_TIMEOUT
     conn_id: str = "pixverse_default"
     max_answer_bytes: int = MAX_ANSWER_BYTES
-    list_page_size: int = LIST_PAGE_SIZE
+    list_page_size: int = LIST_PAGE_GOAL
+    list_concurrency: int = LIST_CONCURRENCY
 
     def __repr__(self) -> str:  # the token must never show up in a repr or a log line
         return (
@@ -107,21 +116,42 @@ def settings_from_connection(
     if timeout <= 0:
         raise PixVerseInvalidInputError(f"connection {conn_id!r} has timeout={timeout!r}; it must be positive")
     email = extra.get("email") or None
-    page_size = extra.get("list_page_size")
-    if page_size is None or page_size == "":
-        page_size = LIST_PAGE_SIZE
-    try:
-        page_size = int(page_size)
-    except (TypeError, ValueError):
-        page_size = 0
-    if not 1 <= page_size <= MAX_LIST_PAGE_SIZE:
-        raise PixVerseInvalidInputError(
-            f"connection {conn_id!r} has list_page_size={extra.get('list_page_size')!r} in its extra; "
-            f"give a whole number from 1 to {MAX_LIST_PAGE_SIZE} (the API's default page is {LIST_PAGE_SIZE})"
-        )
-    return ApiSettings(
-        base_url=base_url, token=password, email=email, timeout=timeout, conn_id=conn_id, list_page_size=page_size
+    page_size = _whole_number(
+        conn_id,
+        extra,
+        "list_page_size",
+        LIST_PAGE_GOAL,
+        MAX_LIST_PAGE_SIZE,
+        f"the API's default page is {LIST_PAGE_SIZE}",
     )
+    concurrency = _whole_number(
+        conn_id, extra, "list_concurrency", LIST_CONCURRENCY, MAX_LIST_CONCURRENCY, "pages of a listing fetched at once"
+    )
+    return ApiSettings(
+        base_url=base_url,
+        token=password,
+        email=email,
+        timeout=timeout,
+        conn_id=conn_id,
+        list_page_size=page_size,
+        list_concurrency=concurrency,
+    )
+
+
+def _whole_number(conn_id: str, extra: dict[str, Any], name: str, default: int, most: int, about: str) -> int:
+    """The whole number ``extra[name]`` (``default`` when absent or empty), from 1 to ``most``."""
+    value = extra.get(name)
+    if value is None or value == "":  # the connection form saves empty fields as null
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if isinstance(value, bool) or not 1 <= number <= most:
+        raise PixVerseInvalidInputError(
+            f"connection {conn_id!r} has {name}={value!r} in its extra; give a whole number from 1 to {most} ({about})"
+        )
+    return number
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from airflow_provider_pixverse._api.request import (
 from airflow_provider_pixverse._api.response import parse_created_audio_id, parse_voices, require_dict
 from airflow_provider_pixverse._api.retry import RetryPolicy
 from airflow_provider_pixverse.hooks._creates import busy_error, send_creates
-from airflow_provider_pixverse.hooks._listing import LIST_SPEECH_MAX_ITEMS, adrive, drive, new_listing
+from airflow_provider_pixverse.hooks._listing import LIST_SPEECH_MAX_ITEMS, alist, drive, new_listing
 from airflow_provider_pixverse.hooks._transport import (
     SESSIONS,
     aiohttp_failures,
@@ -226,7 +226,7 @@ class PixVerseHook(BaseHook):
         email, cap = email or self.settings.email, max_items or LIST_SPEECH_MAX_ITEMS
         listing = new_listing(self.settings, self._page_sizers, email, max_items=cap)
         drive(listing, self._call, self.log, email)
-        if listing.more and len(listing.clips) >= cap:
+        if listing.more and len(listing.entries) >= cap:
             self.log.warning("Listed the first %d clips of %s; it holds more (max_items)", cap, email or "the account")
         return listing.result()
 
@@ -364,10 +364,10 @@ class PixVerseHook(BaseHook):
         self, account: str, wanted: frozenset[str] = frozenset(), *, down_to: int | None = None, **more: Any
     ) -> SpeechListing:
         """:meth:`alist_speech_for`, the listing returned whole (how far it got); ``more`` goes to its
-        :class:`~airflow_provider_pixverse._api.listing.SpeechListing` (``start_offset``, ``anchor``...)."""
+        :class:`~airflow_provider_pixverse._api.listing.SpeechListing`; ``list_concurrency`` pages at once."""
         settings = await self.aget_settings()
-        listing = new_listing(settings, self._page_sizers, account, wanted=wanted, down_to=down_to, **more)
-        return await adrive(listing, functools.partial(self._asend, settings), self.log, account)
+        send = functools.partial(self._asend, settings)
+        return await alist(settings, self._page_sizers, send, self.log, account, wanted=wanted, down_to=down_to, **more)
 
     async def aclose(self) -> None:
         """Let go of the async HTTP session (closed with the last hook of the event loop that uses it)."""

@@ -112,7 +112,8 @@ class PixVerseSpeechTrigger(SharedAccountPoll, BaseEventTrigger):
             while not waiting.done:
                 remaining = max(self.end_time - clock.time(), 0.0)
                 try:
-                    snapshot = await asyncio.wait_for(anext(shared_stream), timeout=remaining)
+                    async with asyncio.timeout(remaining):  # no task per snapshot, as wait_for makes
+                        snapshot = await anext(shared_stream)
                 except TimeoutError:  # the deadline passed with no round of the group
                     waiting.deadline_passed(clock.time())
                     continue

@@ -34,8 +34,15 @@ def test_shared_polling_benchmark_runs(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    rows = {row["kind"]: row for row in json.loads(out.read_text())}
+    every = json.loads(out.read_text())
+    rows = {row["kind"]: row for row in every if row["wait_intervals"] == 2.5 and not row["api_latency_ms"]}
     assert set(rows) == {"http-peer", "standalone", "shared"}
+    longer = {row["kind"]: row for row in every if row["wait_intervals"] == 4}
+    assert set(longer) == {"http-peer", "shared"}  # the whole wait's CPU over a longer wait: ours and the peer's
+    probes = [row for row in every if row["api_latency_ms"]]
+    assert [(row["kind"], row["api_latency_ms"]) for row in probes] == [("shared", 50.0)]
+    for row in every:
+        assert row["events_ok"] == 30 and row["cpu_us_per_clip_whole"] > 0 and row["bound"], row
     for kind, row in rows.items():
         assert row["clips"] == 30 and row["events_ok"] == 30, (kind, row)
         assert row["waiting_seconds"] > 0.5, (kind, row)
@@ -50,9 +57,11 @@ def test_shared_polling_benchmark_runs(tmp_path: Path) -> None:
     printed = done.stdout
     assert "| N | kind | interval s | most requests in an interval |" in printed
     assert printed.count("| 30 | shared |") == 2  # one row in each table
-    assert printed.count("- N=30: PASS ") + printed.count("- N=30: MISS ") == 5
+    assert printed.count("- N=30: PASS ") + printed.count("- N=30: MISS ") == 7  # 5, and the whole wait's two
+    assert printed.count("CPU per waiting clip over a whole wait of 4 intervals <= 0.1x the peer's") == 1
+    assert printed.count("- N=30, 50 ms per API call: ") == 1 and printed.count("- N=30, 0 ms per API call: ") == 1
     # stdout is the report alone: Airflow's log lines (it logs to stdout) and raw figures go to stderr.
-    report_lines = ("| ", "|---", "- N=30", "shared: ")
+    report_lines = ("| ", "|---", "- N=30", "shared: ", "CPU per waiting clip over the whole", "The shared path at")
     strays = [line for line in printed.splitlines() if line and not line.startswith(report_lines)]
     assert not strays, f"the benchmark printed more than its report: {strays[:5]}"
 
@@ -62,7 +71,7 @@ def result(kind: str, **figures: float) -> shared_polling.Result:
         kind=kind,
         clips=10_000,
         interval=25.0,
-        polls=3,
+        polls=3.0,
         events_ok=10_000,
         errors="",
         peak_requests_per_interval=200,
@@ -113,3 +122,25 @@ def test_each_target_can_miss() -> None:
 
     report = shared_polling.format_report([peer, standalone, failing[0]])
     assert "- N=10000: MISS API requests per poll interval <= N/40 = 250: at most 251 in any one interval" in report
+
+
+def test_the_whole_wait_and_latency_targets_can_miss() -> None:
+    rows = [
+        result("http-peer", wait_intervals=2.5, cpu_us_per_clip_whole=4000),
+        result("standalone", wait_intervals=2.5, cpu_us_per_clip_whole=1000),
+        result("shared", wait_intervals=2.5, cpu_us_per_clip_whole=399, round_period_intervals=1.0),
+        result("http-peer", wait_intervals=10, cpu_us_per_clip_whole=14_000),
+        result("shared", wait_intervals=10, cpu_us_per_clip_whole=701),
+        result("shared", wait_intervals=2.5, api_latency_ms=100, round_period_intervals=1.04),
+        result("shared", wait_intervals=2.5, api_latency_ms=300, round_period_intervals=1.06),
+        result("shared", wait_intervals=2.5, api_latency_ms=500, worst_lateness_intervals=1.3),
+    ]
+    report = shared_polling.format_report(rows)
+    whole = "CPU per waiting clip over a whole wait of"
+    assert f"- N=10000: PASS {whole} 2.5 intervals <= 0.1x the peer's: 0.100x" in report
+    assert f"- N=10000: MISS {whole} 10 intervals <= 0.05x the peer's: 0.050x" in report
+    assert "- N=10000, 0 ms per API call: PASS a round begins every <= 1.05 intervals" in report
+    assert "- N=10000, 100 ms per API call: PASS" in report
+    assert "- N=10000, 300 ms per API call: MISS" in report  # a round every 1.06 intervals
+    assert "- N=10000, 500 ms per API call: MISS" in report  # an event 1.3 intervals late
+    assert report.count("| 10000 | 10 | shared | 701 | 0.050x |") == 1

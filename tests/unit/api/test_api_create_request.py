@@ -125,6 +125,13 @@ def test_empty_form_fields_mean_the_defaults(extra: dict[str, Any]) -> None:
     assert settings.timeout == 30.0 and settings.email is None
 
 
+def test_listings_ask_for_pages_of_100_four_at_once_unless_the_connection_says_otherwise() -> None:
+    settings = settings_from_connection("c", None, None, "tok", {})
+    assert (settings.list_page_size, settings.list_concurrency) == (100, 4)
+    settings = settings_from_connection("c", None, None, "tok", {"list_page_size": "30", "list_concurrency": "2"})
+    assert (settings.list_page_size, settings.list_concurrency) == (30, 2)
+
+
 def test_settings_extra_and_secret_repr() -> None:
     settings = settings_from_connection("c", None, None, "s3cr3t-token", {"email": "me@x.y", "timeout": "12"})
     assert settings.email == "me@x.y" and settings.timeout == 12.0
@@ -140,6 +147,10 @@ def test_settings_extra_and_secret_repr() -> None:
         ("ftp://x", "t", {}, "unusable API base URL 'ftp://x'"),
         (None, "t", {"timeout": "soon"}, "timeout='soon'"),
         (None, "t", {"timeout": 0}, "timeout=0"),
+        (None, "t", {"list_concurrency": 0}, "list_concurrency=0"),
+        (None, "t", {"list_concurrency": "many"}, "list_concurrency='many'"),
+        (None, "t", {"list_concurrency": 17}, "list_concurrency=17 in its extra; give a whole number from 1 to 16"),
+        (None, "t", {"list_page_size": 1001}, "list_page_size=1001"),
     ],
 )
 def test_bad_connections_are_refused(

@@ -139,3 +139,65 @@ def test_the_page_size_halves_on_a_page_over_the_cap_and_grows_back_on_small_pag
     one = PageSizer(configured=1)
     with pytest.raises(AnswerTooLargeError):
         one.shrink(too_large)  # a page of one over the cap: that round's error
+
+
+def listed_in_waves(concurrency: int, *, total: int, cut_to: int | None = None, **fields: object) -> SpeechListing:
+    """A listing driven as the async hook drives it: waves of pages, answered, then taken in order."""
+    listing = SpeechListing(email="a@b.c", account="a@b.c", page_size=20, **fields)  # type: ignore[arg-type]
+    listing.asked_pages = 0  # type: ignore[attr-defined]
+    while requests := listing.next_requests(concurrency):
+        listing.asked_pages += len(requests)  # type: ignore[attr-defined]
+        for request in requests:
+            if not listing.takes(request):
+                break
+            offset, limit = int(request.params["offset"]), int(request.params["limit"])
+            count = max(0, min(limit, cut_to or limit, total - offset))
+            listing.add_page(page(offset, count, has_more=offset + count < total), request=request)
+    return listing
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"wanted": frozenset({cid(5), cid(77), cid(133)})},
+        {"wanted": frozenset({cid(5), "missing"})},
+        {"down_to": TOP - 150},
+        {"wanted": frozenset({cid(30)}), "down_to": TOP - 90},
+        {"max_items": 70},
+    ],
+)
+@pytest.mark.parametrize("cut_to", [None, 15])
+def test_pages_fetched_in_waves_make_the_listing_one_page_at_a_time_makes(
+    fields: dict[str, object], cut_to: int | None
+) -> None:
+    """The stop rules keep their meaning: the same clips, the same coverage, never more than max_pages asked."""
+    one = listed_in_waves(1, total=1000, cut_to=cut_to, **fields)
+    waves = listed_in_waves(4, total=1000, cut_to=cut_to, **fields)
+    assert [c.audio_id for c in waves.result()] == [c.audio_id for c in one.result()]
+    assert (waves.covered_above, waves.last_seen, waves.pages) == (one.covered_above, one.last_seen, one.pages)
+    assert waves.asked_pages <= one.asked_pages + 3  # a wave asks for at most concurrency - 1 pages too many
+    if one.max_pages is not None:
+        assert waves.asked_pages * 20 <= one.max_pages * 20 + 3 * 20
+
+
+def test_a_wave_begins_with_one_page_then_asks_for_what_the_wanted_clips_fill() -> None:
+    wanted = frozenset({cid(n) for n in range(0, 100, 10)})
+    listing = SpeechListing(email="a@b.c", page_size=20, wanted=wanted, max_pages=10)
+    assert [r.params["offset"] for r in listing.next_requests(8)] == ["0"]
+    listing.add_page(page(0, 20, has_more=True))
+    # clips down to number TOP - 90 are wanted: 70 more clips, four pages of 20, however many could be asked for
+    assert [r.params["offset"] for r in listing.next_requests(8)] == ["20", "40", "60", "80"]
+
+
+def test_a_page_the_api_cut_short_sets_the_page_size_and_a_refused_limit_falls_back_to_50() -> None:
+    sizer = PageSizer(configured=100, max_bytes=10**9)
+    sizer.seen(30, 3_000, asked=100, more=True)
+    assert (sizer.cap, sizer.size) == (30, 30)
+    sizer.seen(30, 3_000, asked=30, more=True)
+    assert sizer.size == 30  # never grows over what the API sends
+    last = PageSizer(configured=100, max_bytes=10**9)
+    last.seen(30, 3_000, asked=100, more=False)  # the last page: nothing learnt
+    assert (last.cap, last.size) == (None, 100)
+    refused = PageSizer(configured=100)
+    assert refused.refused(100) and refused.size == 50
+    assert not refused.refused(50)  # the documented page itself refused: the error stands
