@@ -147,8 +147,7 @@ class SpeechListing:
         self._unseen = set(self.wanted)
         self._reached_floor = self.down_to is None
         self.next_offset = self.start_offset
-        if self.sizer is None:
-            self.sizer = PageSizer(configured=self.page_size)
+        self._pager = self.sizer = self.sizer or PageSizer(configured=self.page_size)
         searching = bool(self.wanted) or self.down_to is not None
         if searching and self.max_pages is None:
             extra = 10 if self.down_to is not None else 0
@@ -178,9 +177,8 @@ class SpeechListing:
         Their offsets follow from the page size; a wave never asks for more than ``max_pages`` or
         ``max_items`` leave to ask for.
         """
-        if self.done:
+        if self.done or self.next_offset is None:
             return []
-        assert self.sizer is not None and self.next_offset is not None
         requests: list[ApiRequest] = []
         offset, asked = self.next_offset, self._asked
         wanting = None if self.max_items is None else self.max_items - len(self.entries)
@@ -188,7 +186,7 @@ class SpeechListing:
         while len(requests) < max(pages, 1) and asked < self._slots:
             if wanting is not None and asked - self._asked >= wanting:
                 break
-            limit = max(1, min(self.sizer.size, self._slots - asked))
+            limit = max(1, min(self._pager.size, self._slots - asked))
             requests.append(list_speech_request(email=self.email, offset=offset, limit=limit))
             offset, asked = offset + limit, asked + limit
         self._asked_now = int(requests[0].params["limit"]) if requests else 0
@@ -201,12 +199,11 @@ class SpeechListing:
         wanted fill, or as the clip numbers left to go down to (to the lowest clip still wanted, or
         to ``down_to``) would fill while the numbers fall; without wanted clips or a floor, no limit.
         """
-        assert self.sizer is not None
         if self.pages == 0:
             return 1
         if not self.wanted and self.down_to is None:
             return sys.maxsize
-        size = self.sizer.size
+        size = self._pager.size
         ahead = math.ceil(len(self._unseen) / size)
         if self._falling and self._lowest is not None:
             floors = [n for n in map(clip_number, self._unseen) if n is not None]
@@ -222,17 +219,15 @@ class SpeechListing:
 
     def too_large(self, error: AnswerTooLargeError) -> None:
         """The page just asked for was over the answer cap: ask for that offset again, in a smaller page."""
-        assert self.sizer is not None
-        self.sizer.shrink(error)
+        self._pager.shrink(error)
 
     def setback(self, request: ApiRequest, error: PixVerseError) -> bool:
         """Whether the listing can ask again after ``error`` answered ``request`` (a smaller page); raises
         the answer-cap error of a page of one."""
-        assert self.sizer is not None
         if isinstance(error, AnswerTooLargeError):
             self.too_large(error)
             return True
-        return isinstance(error, PixVerseBadRequestError) and self.sizer.refused(int(request.params["limit"]))
+        return isinstance(error, PixVerseBadRequestError) and self._pager.refused(int(request.params["limit"]))
 
     def add_page(self, data: object, size: int | None = None, *, request: ApiRequest | None = None) -> PageReport:
         """Take in one decoded page (``size``: its bytes, to size the next pages); what it skipped is reported.

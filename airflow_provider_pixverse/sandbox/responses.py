@@ -42,7 +42,8 @@ class Response:
         """The Content-Length to announce."""
         if self.length is not None:
             return self.length
-        assert isinstance(self.body, bytes)
+        if not isinstance(self.body, bytes):
+            raise TypeError("a streamed body needs its length given")
         return len(self.body)
 
 

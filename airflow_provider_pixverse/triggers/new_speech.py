@@ -179,7 +179,8 @@ class PixVerseNewSpeechTrigger(SharedAccountPoll, BaseEventTrigger):
     async def _sweep_on(self, hook: PixVerseHook) -> list[TriggerEvent]:
         """One more stretch of the sweep down to the watermark (as many pages as one round lists)."""
         sweep, mark = self._sweep, self._watermark
-        assert sweep is not None and mark is not None
+        if sweep is None or mark is None:  # no sweep under way: nothing to list
+            return []
         try:
             listing = await hook.alist_account(
                 self.account_email, down_to=mark.settled, start_offset=sweep.position, anchor=sweep.anchor

@@ -20,9 +20,22 @@ from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
 
 
 def extras_the_hook_reads() -> set[str]:
-    """The keys ``settings_from_connection`` reads from the connection's extra."""
+    """The keys ``settings_from_connection`` reads from the connection's extra.
+
+    Read as ``extra.get("key")``, or by a helper given ``extra`` and then the key: ``f(..., extra, "key", ...)``.
+    """
     tree = ast.parse(inspect.getsource(request.settings_from_connection))
-    keys = {
+    handed = {
+        node.args[position + 1].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        for position, arg in enumerate(node.args[:-1])
+        if isinstance(arg, ast.Name)
+        and arg.id == "extra"
+        and isinstance(node.args[position + 1], ast.Constant)
+        and isinstance(node.args[position + 1].value, str)
+    }
+    keys = handed | {
         node.args[0].value
         for node in ast.walk(tree)
         if isinstance(node, ast.Call)
