@@ -120,7 +120,7 @@ def test_tts_retry_whose_account_cannot_be_listed_fails_unless_opted_in(
     lose_first_create(pixverse_sandbox, tts_op(tmp_path / "out.mp3"), store)
     assert store.values[JOB_STATE_KEY]["parts"][0]["intent"] is not None
     body = {"error": "Parameter email is required when several accounts are configured", "code": 400}
-    pixverse_sandbox.add_fault("status", code=400, body=body, count=1, path_contains="/speech/?")
+    pixverse_sandbox.add_fault("status", code=400, body=body, count=-1, path_contains="/speech/?")
     operator = tts_op(tmp_path / "out.mp3", on_lost_answer=on_lost_answer)
     if on_lost_answer == "fail":
         with pytest.raises(PixVerseLostAnswerError, match="cannot be looked for"):
