@@ -62,7 +62,7 @@ class AccountCapacity:
     _let_go: list[float] = field(default_factory=list)
     _in_flight: frozenset[str] = frozenset()
     _turns: set[str] = field(default_factory=set)
-    _last_round: int | None = None
+    _last_round: object = None
 
     def join(self, key: str, *, queued_since: float, not_before: float, max_jobs: int | None = None) -> None:
         """A create refused as busy starts waiting (``queued_since`` keeps its place across refusals)."""
@@ -80,11 +80,15 @@ class AccountCapacity:
         """The account's job limit as far as this queue knows it."""
         return self.max_jobs if self.max_jobs is not None else max(self.most_seen, 1)
 
-    def observe(self, round_id: int, clips: Iterable[SpeechClip], now: float) -> None:
-        """Take in one round of the account's listing (each round once, whichever waiter sees it first)."""
-        if round_id == self._last_round:
+    def observe(self, round_: object, clips: Iterable[SpeechClip], now: float) -> None:
+        """Take in one round of the account's listing (each round once, whichever waiter sees it first).
+
+        :param round_: The round's own object (its snapshot), told apart by identity: two rounds
+            that list the same clips are still two rounds (time moved on between them).
+        """
+        if round_ is self._last_round:
             return
-        self._last_round = round_id
+        self._last_round = round_
         in_flight = frozenset(clip.audio_id for clip in clips if clip.audio_id and not clip.is_final)
         shown = len(in_flight - self._in_flight)  # jobs new since the last round: some are those let go
         self._in_flight = in_flight
