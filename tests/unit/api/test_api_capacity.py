@@ -105,7 +105,7 @@ def test_a_waiter_let_go_holds_its_slot_until_its_job_shows_up() -> None:
     rounds.see(running(7), T0 + 20)  # first's job shows up, in flight
     assert turns(queue, ["second"], T0 + 20) == []
     rounds.see([job(7, final=True)], T0 + 25)  # and ends, well within the hold: the slot is free
-    assert 25 - 10 < HOLD_INTERVALS * INTERVAL
+    assert HOLD_INTERVALS * INTERVAL > 25 - 10
     assert turns(queue, ["second"], T0 + 25) == ["second"]
 
 
@@ -220,3 +220,17 @@ def test_capacity_timeout_accepts_seconds_from_zero(value: float | None) -> None
 def test_capacity_timeout_refuses_anything_else_naming_it(value: object) -> None:
     with pytest.raises(PixVerseInvalidInputError, match=f"capacity_timeout={value!r}"):
         check_capacity_timeout(value)
+
+
+def test_a_limit_given_by_a_waiter_goes_with_it() -> None:
+    """A task that said max_jobs=1 left long ago: it no longer throttles the account's other tasks."""
+    queue = AccountCapacity(INTERVAL)
+    queue.join("strict", queued_since=T0, not_before=T0, max_jobs=1)
+    assert queue.limit == 1
+    rounds = Rounds(queue)
+    rounds.see(running(1, 2, 3), T0 + 10)  # the account runs three (other tasks' jobs)
+    queue.leave("strict")  # its deadline passed
+    queue.join("w", queued_since=T0 + 20, not_before=T0)
+    rounds.see(running(3), T0 + 30)
+    assert queue.limit == 3
+    assert turns(queue, ["w"], T0 + 30) == ["w"]
