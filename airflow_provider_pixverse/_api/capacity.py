@@ -8,8 +8,9 @@ flight (QUEUED or GENERATING); the queue lets go as many waiters as there are fr
 
     free = limit - jobs in flight - waiters let go whose job the listing does not show yet
 
-``limit`` is the ``max_jobs`` the tasks gave, else the most jobs ever seen in flight at once
-(the account was full when it refused: that many is what it runs). A waiter let go whose create
+``limit`` is the smallest ``max_jobs`` the waiters give (each for as long as it waits), else the
+most jobs ever seen in flight at once (the account was full when it refused: that many is what
+it runs). A waiter let go whose create
 is refused again just queues again, keeping its place (``queued_since``). Whatever the listing
 says, a waiter never tries before its ``Retry-After`` (floored and capped by the retry policy),
 and always tries again :data:`FALLBACK_SECONDS` after that: a queue that misjudges the limit costs
@@ -53,38 +54,49 @@ def check_capacity_timeout(value: object) -> float | None:
 
 @dataclass
 class AccountCapacity:
-    """One account's queue of creates waiting for a free job slot, as one triggerer sees it."""
+    """One account's queue of creates waiting for a free job slot, as one triggerer sees it.
+
+    :param poll_interval: Seconds between rounds of the account's listing.
+    :param max_jobs: The account's job limit where it is known for good (else the waiters' or learned).
+    """
 
     poll_interval: float
     max_jobs: int | None = None
     most_seen: int = 0
     waiters: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> (queued_since, not_before)
+    _asked: dict[str, int] = field(default_factory=dict)  # key -> the max_jobs that waiter gave
     _let_go: list[float] = field(default_factory=list)
     _in_flight: frozenset[str] = frozenset()
     _turns: set[str] = field(default_factory=set)
-    _last_round: int | None = None
+    _last_round: object = None
 
     def join(self, key: str, *, queued_since: float, not_before: float, max_jobs: int | None = None) -> None:
         """A create refused as busy starts waiting (``queued_since`` keeps its place across refusals)."""
         self.waiters[key] = (queued_since, not_before)
         if max_jobs is not None:
-            self.max_jobs = max_jobs if self.max_jobs is None else min(self.max_jobs, max_jobs)
+            self._asked[key] = max_jobs
 
     def leave(self, key: str) -> None:
         """A waiter goes (its turn came, its deadline passed, or it was cancelled)."""
         self.waiters.pop(key, None)
+        self._asked.pop(key, None)
         self._turns.discard(key)
 
     @property
     def limit(self) -> int:
-        """The account's job limit as far as this queue knows it."""
-        return self.max_jobs if self.max_jobs is not None else max(self.most_seen, 1)
+        """The account's job limit as far as this queue knows it (a waiter's ``max_jobs`` goes with it)."""
+        given = [*self._asked.values(), *([self.max_jobs] if self.max_jobs is not None else [])]
+        return min(given) if given else max(self.most_seen, 1)
 
-    def observe(self, round_id: int, clips: Iterable[SpeechClip], now: float) -> None:
-        """Take in one round of the account's listing (each round once, whichever waiter sees it first)."""
-        if round_id == self._last_round:
+    def observe(self, round_: object, clips: Iterable[SpeechClip], now: float) -> None:
+        """Take in one round of the account's listing (each round once, whichever waiter sees it first).
+
+        :param round_: The round's own object (its snapshot), told apart by identity: two rounds
+            that list the same clips are still two rounds (time moved on between them).
+        """
+        if round_ is self._last_round:
             return
-        self._last_round = round_id
+        self._last_round = round_
         in_flight = frozenset(clip.audio_id for clip in clips if clip.audio_id and not clip.is_final)
         shown = len(in_flight - self._in_flight)  # jobs new since the last round: some are those let go
         self._in_flight = in_flight

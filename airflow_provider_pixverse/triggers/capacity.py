@@ -110,7 +110,15 @@ class PixVerseAccountCapacityTrigger(SharedAccountPoll, BaseEventTrigger):
                 try:
                     snapshot = await asyncio.wait_for(anext(shared_stream), timeout=max(until - now, 0.0))
                 except TimeoutError:
-                    continue
+                    # Cancelling the wait closed this subscriber's stream: decide now, never read it again.
+                    # The event loop's timer says ``until`` came, whatever the hook's clock says.
+                    now = max(clock.time(), until)
+                    if now >= self.end_time:
+                        yield TriggerEvent(self._event("timeout", now))
+                    else:
+                        queue.my_turn(self.waiter, now)  # the fallback: it leaves the queue holding a slot
+                        yield TriggerEvent(self._event(CAPACITY, now))
+                    return
                 if snapshot.error is not None:  # the create would meet it too: let the task see it
                     yield TriggerEvent(self._event(CAPACITY, clock.time()))
                     return

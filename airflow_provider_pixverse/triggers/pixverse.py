@@ -115,7 +115,9 @@ class PixVerseSpeechTrigger(SharedAccountPoll, BaseEventTrigger):
                     async with asyncio.timeout(remaining):  # no task per snapshot, as wait_for makes
                         snapshot = await anext(shared_stream)
                 except TimeoutError:  # the deadline passed with no round of the group
-                    waiting.deadline_passed(clock.time())
+                    # Cancelling the wait closed the stream: the deadline is taken as come, whatever the
+                    # hook's clock says, so the stream is never read again.
+                    waiting.deadline_passed(max(clock.time(), self.end_time))
                     continue
                 # Snapshots come once per interval, so a clip the listing does not show is looked
                 # up with its own GET at most once per interval.
