@@ -244,6 +244,10 @@ def test_operator_blocks_compose_into_one_dag(
     # Clips are final when created: the waits in the README are minutes long, and the waiting
     # itself is tested elsewhere; here the pieces must fit together.
     pixverse_sandbox.set_clock(queued_seconds=0, generating_seconds=0)
+    # The blocks use two accounts (the create page names me@example.com); where several are configured
+    # the API needs the account named, so the connection names its default one, as a user's would.
+    connection = json.loads(pixverse_sandbox.connection_json()) | {"extra": {"email": "sandbox@example.com"}}
+    monkeypatch.setenv("AIRFLOW_CONN_PIXVERSE_DEFAULT", json.dumps(connection))
     folder = tmp_path / "readme_dags"
     folder.mkdir()
     dag_file = folder / f"{COMPONENTS_DAG_ID}.py"
