@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,9 @@ class ApiSettings:
     conn_id: str = "pixverse_default"
     max_answer_bytes: int = MAX_ANSWER_BYTES
     list_page_size: int = LIST_PAGE_SIZE
+    # The extra ``accounts`` as JSON text (``None``: not set); its shape is checked by the corpus
+    # operator, which alone reads it (see ``operators/batch_accounts.py``).
+    accounts: str | None = None
 
     def __repr__(self) -> str:  # the token must never show up in a repr or a log line
         return (
@@ -120,8 +124,30 @@ def settings_from_connection(
             f"give a whole number from 1 to {MAX_LIST_PAGE_SIZE} (the API's default page is {LIST_PAGE_SIZE})"
         )
     return ApiSettings(
-        base_url=base_url, token=password, email=email, timeout=timeout, conn_id=conn_id, list_page_size=page_size
+        base_url=base_url,
+        token=password,
+        email=email,
+        timeout=timeout,
+        conn_id=conn_id,
+        list_page_size=page_size,
+        accounts=_accounts_json(conn_id, extra.get("accounts")),
     )
+
+
+def _accounts_json(conn_id: str, accounts: Any) -> str | None:
+    """The extra ``accounts`` as JSON text: given as JSON (the form saves text) or as JSON already decoded."""
+    if accounts is None or accounts == "":
+        return None
+    if isinstance(accounts, str):
+        try:
+            json.loads(accounts)
+        except ValueError:
+            raise PixVerseInvalidInputError(
+                f"connection {conn_id!r} has accounts={accounts[:80]!r} in its extra, which is not JSON: give a "
+                'list of emails, a mapping of email to max_jobs, or a list of {"email": ..., "max_jobs": ...}'
+            ) from None
+        return accounts
+    return json.dumps(accounts)
 
 
 @dataclass(frozen=True)

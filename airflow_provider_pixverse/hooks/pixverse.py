@@ -83,7 +83,8 @@ class PixVerseHook(BaseHook):
     decoded) and must arrive whole within the connection's ``timeout``.
 
     :param pixverse_conn_id: The Airflow connection holding the API token (password) and,
-        optionally, the API base URL (host) and ``email``, ``timeout`` and ``list_page_size`` (extra).
+        optionally, the API base URL (host) and ``email``, ``timeout``, ``list_page_size`` and
+        ``accounts`` (extra; the corpus operator's accounts, see ``operators/batch_accounts.py``).
     :param retry_policy: How failed calls are retried; the default suits the public API.
     :param clock: What waits between retries and tells the time (tests use a fake one).
     """
