@@ -32,6 +32,15 @@ CONNECTION_EXTRA_FIELDS: dict[str, dict[str, Any]] = {
         "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 16},
         "description": "Pages of one account's listing fetched at once, 1 to 16 (default 4).",
     },
+    "accounts": {
+        "label": "Corpus accounts (JSON)",
+        "schema": {"type": ["string", "null"]},
+        "description": (
+            'Accounts a corpus is spread over, with their job limits (1 to 8): ["a@x.com", "b@x.com"], '
+            '{"a@x.com": 3, "b@x.com": 5} or [{"email": "a@x.com", "max_jobs": 3}]. Default: the account '
+            "email at 3 jobs."
+        ),
+    },
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,9 @@ class ApiSettings:
     max_answer_bytes: int = MAX_ANSWER_BYTES
     list_page_size: int = LIST_PAGE_GOAL
     list_concurrency: int = LIST_CONCURRENCY
+    # The extra ``accounts`` as JSON text (``None``: not set); its shape is checked by the corpus
+    # operator, which alone reads it (see ``operators/batch_accounts.py``).
+    accounts: str | None = None
 
     def __repr__(self) -> str:  # the token must never show up in a repr or a log line
         return (
@@ -135,6 +139,7 @@ def settings_from_connection(
         conn_id=conn_id,
         list_page_size=page_size,
         list_concurrency=concurrency,
+        accounts=_accounts_json(conn_id, extra.get("accounts")),
     )
 
 
@@ -152,6 +157,22 @@ def _whole_number(conn_id: str, extra: dict[str, Any], name: str, default: int, 
             f"connection {conn_id!r} has {name}={value!r} in its extra; give a whole number from 1 to {most} ({about})"
         )
     return number
+
+
+def _accounts_json(conn_id: str, accounts: Any) -> str | None:
+    """The extra ``accounts`` as JSON text: given as JSON (the form saves text) or as JSON already decoded."""
+    if accounts is None or accounts == "":
+        return None
+    if isinstance(accounts, str):
+        try:
+            json.loads(accounts)
+        except ValueError:
+            raise PixVerseInvalidInputError(
+                f"connection {conn_id!r} has accounts={accounts[:80]!r} in its extra, which is not JSON: give a "
+                'list of emails, a mapping of email to max_jobs, or a list of {"email": ..., "max_jobs": ...}'
+            ) from None
+        return accounts
+    return json.dumps(accounts)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Sending creates: several at once under a concurrency bound, and what a 429 to a create means."""
+"""Sending creates: the request both transports send, several at once under a concurrency bound, the async one,
+and what a 429 to a create means."""
 
 from __future__ import annotations
 
@@ -6,15 +7,53 @@ import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_pixverse._api.errors import PixVerseAccountBusyError, PixVerseError, PixVerseRateLimitError
+from airflow_provider_pixverse._api.errors import (
+    PixVerseAccountBusyError,
+    PixVerseError,
+    PixVerseInvalidInputError,
+    PixVerseRateLimitError,
+)
+from airflow_provider_pixverse._api.request import create_speech_request
+from airflow_provider_pixverse._api.response import parse_created_audio_id
 from airflow_provider_pixverse.hooks._transport import api_session
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Sequence
+    from collections.abc import Awaitable, Callable, Generator, Sequence
 
     import requests
 
+    from airflow_provider_pixverse._api.request import ApiRequest, ApiSettings
+
     CreateOne = Callable[[str, str, dict[str, Any], requests.Session], str]
+
+
+def create_request(api: ApiSettings, text: str, voice_id: str, settings: dict[str, Any]) -> tuple[ApiRequest, bool]:
+    """The create both transports send (the connection's ``email`` when none is given), and its ``retry_busy``.
+
+    Checked before anything is sent (see :func:`~airflow_provider_pixverse._api.create.build_create_form`).
+    """
+    settings = dict(settings)
+    retry_busy = bool(settings.pop("retry_busy", True))
+    if settings.get("email") is None and api.email:
+        settings["email"] = api.email
+    return create_speech_request(text, voice_id, **settings), retry_busy
+
+
+async def acreate(
+    send: Callable[[ApiRequest], Awaitable[Any]], api: ApiSettings, text: str, voice_id: str, settings: dict[str, Any]
+) -> str:
+    """Send one create with ``send`` (once: never again, whatever happens) and read its ``audio_id``.
+
+    The request is :func:`create_request`'s; a 429 raises :class:`PixVerseAccountBusyError` (no job
+    was made) with the answer's ``retry_after``.
+    """
+    if "retry_busy" in settings:
+        raise PixVerseInvalidInputError("the async create is sent once and never retried: it takes no retry_busy")
+    request, _ = create_request(api, text, voice_id, settings)
+    try:
+        return parse_created_audio_id(await send(request))
+    except PixVerseRateLimitError as error:
+        raise busy_error(error) from error
 
 
 def busy_error(error: PixVerseRateLimitError) -> PixVerseAccountBusyError:

@@ -27,7 +27,6 @@ from airflow_provider_pixverse._api.request import (
     DEFAULT_HOST,
     ApiRequest,
     ApiSettings,
-    create_speech_request,
     get_speech_request,
     list_models_request,
     list_voices_request,
@@ -35,7 +34,7 @@ from airflow_provider_pixverse._api.request import (
 )
 from airflow_provider_pixverse._api.response import parse_created_audio_id, parse_voices, require_dict
 from airflow_provider_pixverse._api.retry import RetryPolicy
-from airflow_provider_pixverse.hooks._creates import busy_error, send_creates
+from airflow_provider_pixverse.hooks._creates import acreate, busy_error, create_request, send_creates
 from airflow_provider_pixverse.hooks._listing import LIST_SPEECH_MAX_ITEMS, alist, drive, new_listing
 from airflow_provider_pixverse.hooks._transport import (
     SESSIONS,
@@ -76,14 +75,15 @@ class PixVerseHook(BaseHook):
     Calls the useapi.net PixVerse speech API with the token of a ``pixverse`` connection.
 
     Sync methods use ``requests`` and retry GETs per ``retry_policy`` (a create is never sent twice
-    once it may have reached the server). :meth:`apoll_speech` is the one async call: a single
-    look at a clip, for the trigger, whose wait decides what a failure means.
+    once it may have reached the server). The async calls (``aiohttp``, for triggers) never retry:
+    the wait that calls them decides what a failure means.
 
     Every call is bounded: an answer may hold at most ``max_answer_bytes`` (16 MiB, compressed or
     decoded) and must arrive whole within the connection's ``timeout``.
 
     :param pixverse_conn_id: The Airflow connection holding the API token (password) and,
-        optionally, the API base URL (host) and ``email``, ``timeout`` and ``list_page_size`` (extra).
+        optionally, the API base URL (host) and ``email``, ``timeout``, ``list_page_size`` and
+        ``accounts`` (extra; the corpus operator's accounts, see ``operators/batch_accounts.py``).
     :param retry_policy: How failed calls are retried; the default suits the public API.
     :param clock: What waits between retries and tells the time (tests use a fake one).
     """
@@ -207,11 +207,7 @@ class PixVerseHook(BaseHook):
         return send_creates(self._create, creates, concurrency=concurrency, session=self.session)
 
     def _create(self, text: str, voice_id: str, settings: dict[str, Any], session: requests.Session) -> str:
-        settings = dict(settings)
-        retry_busy = settings.pop("retry_busy", True)
-        if settings.get("email") is None and self.settings.email:
-            settings["email"] = self.settings.email
-        request = create_speech_request(text, voice_id, **settings)
+        request, retry_busy = create_request(self.settings, text, voice_id, settings)
         try:
             return parse_created_audio_id(self._call(request, session, retry_rate_limits=retry_busy))
         except PixVerseRateLimitError as error:
@@ -353,6 +349,15 @@ class PixVerseHook(BaseHook):
         request = get_speech_request(audio_id)
         settings = await self.aget_settings()
         return SpeechClip.from_json(await self._asend(settings, request), audio_id=request.audio_id)
+
+    async def acreate_speech(self, text: str, voice_id: str, **settings: Any) -> str:
+        """:meth:`create_speech` without blocking the event loop (for triggers): the same request and answer.
+
+        Sent once, never again (see :func:`~airflow_provider_pixverse.hooks._creates.acreate`): a 429
+        raises ``PixVerseAccountBusyError`` at once. A cancelled call may have made a job: record the intent first.
+        """
+        api = await self.aget_settings()
+        return await acreate(functools.partial(self._asend, api), api, text, voice_id, settings)
 
     async def alist_speech_for(
         self, account: str, wanted: frozenset[str], *, down_to: int | None = None
