@@ -296,7 +296,7 @@ class Cluster:
             str(self.sandbox_port),
             "--token",
             self.sandbox_token,
-            # About kills, not the account's job limit (tests/e2e/test_busy_account.py is): no limit.
+            # About kills, not the account's job limit (tests/e2e/test_account_queue.py is): no limit.
             "--max-jobs",
             "none",
             "--queued-seconds",

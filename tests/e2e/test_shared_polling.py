@@ -234,7 +234,7 @@ def test_shared_polling_of_200_clips_survives_triggerer_sigkill(tmp_path: Path) 
     api_port = free_port()
     phases: dict[str, float] = {"start": time.monotonic()}
     # Clips stay GENERATING until the test finishes them: across several rounds and the kill.
-    # No job limit: 200 jobs in flight at once is what this test is about (test_busy_account.py is the limit's).
+    # No job limit: 200 jobs in flight at once is what this test is about (test_account_queue.py is the limit's).
     sandbox = PixVerseSandbox(queued_seconds=1.0, generating_seconds=3600.0, max_jobs=None).start()
     started: list[AirflowProcess] = []  # everything, for the teardown
     live: list[AirflowProcess] = []  # what must stay up: a wait fails at once when one of these exits
