@@ -2,12 +2,14 @@
 
 The calling thread reads the chunks (the socket) and checks them as they come; one worker thread
 computes their SHA-256 and another writes them to the store, each fed through its own bounded
-queue of the chunks already read (:data:`QUEUE_CHUNKS` at most, so about 8 MiB of 1 MiB chunks in
-flight). ``hashlib``, file writes and socket reads release the GIL on large buffers, so the three
-overlap on as many cores as there are: the hash costs no wall time while a core is free.
+queue of the chunks already read. Chunks go to the workers in batches of at least
+:data:`BATCH_BYTES` (a socket gives 16 to 64 KiB at a time: one hand-over per chunk would cost
+more than the hash), at most :data:`QUEUE_BATCHES` batches waiting (about 8 MiB in flight).
+``hashlib``, file writes and socket reads release the GIL on large buffers, so the three overlap
+on as many cores as there are: the hash costs no wall time while a core is free.
 
 A failure anywhere stops the whole: a worker's error is raised in the calling thread at its next
-chunk (or at the end), and an error (or a kill) while reading stops both workers before it goes
+batch (or at the end), and an error (or a kill) while reading stops both workers before it goes
 on, so nothing is written once :func:`stream_hashed` has returned or raised.
 """
 
@@ -24,33 +26,36 @@ from airflow_provider_pixverse.exceptions import PixVerseResponseError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-# Chunks each worker may lag behind the reading (the hook reads 1 MiB at a time).
-QUEUE_CHUNKS = 8
+# Bytes handed to the workers at once, and batches each worker may lag behind the reading.
+BATCH_BYTES = 1024 * 1024
+QUEUE_BATCHES = 8
 _END = object()
 _SIGNATURE_BYTES = 4
 
 
 class _Worker(threading.Thread):
-    """Applies ``apply`` to each chunk put in its queue, in order, until the end or a stop."""
+    """Applies ``apply`` to each chunk of the batches put in its queue, in order, until the end or a stop."""
 
     def __init__(self, name: str, apply: Callable[[bytes], object]) -> None:
         super().__init__(name=name, daemon=True)
         self.apply = apply
-        self.chunks: queue.Queue[object] = queue.Queue(maxsize=QUEUE_CHUNKS)
+        self.batches: queue.Queue[object] = queue.Queue(maxsize=QUEUE_BATCHES)
         self.error: BaseException | None = None
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        while (chunk := self.chunks.get()) is not _END:
-            if self.error is None and not self.stopped.is_set():
+        while (batch := self.batches.get()) is not _END:
+            for chunk in batch:  # type: ignore[attr-defined]
+                if self.error is not None or self.stopped.is_set():
+                    break
                 try:
-                    self.apply(chunk)  # type: ignore[arg-type]
+                    self.apply(chunk)
                 except BaseException as error:  # raised in the reading thread
                     self.error = error
             # After an error or a stop the queue is still drained: the reader never blocks on it.
 
     def finish(self) -> None:
-        self.chunks.put(_END)
+        self.batches.put(_END)
         self.join()
 
 
@@ -67,14 +72,18 @@ def stream_hashed(chunks: Iterable[bytes], write: Callable[[bytes], object]) -> 
     for worker in workers:
         worker.start()
     size = 0
+    batch: list[bytes] = []
+    batched = 0
     try:
         for chunk in chunks:
-            if not chunk:
-                continue
-            size += len(chunk)
-            for worker in workers:
-                worker.chunks.put(chunk)
-            _raise_failed(workers)
+            batch.append(chunk)
+            batched += len(chunk)
+            if batched >= BATCH_BYTES:
+                _hand_over(workers, batch)
+                size += batched
+                batch, batched = [], 0
+        _hand_over(workers, batch)
+        size += batched
     except BaseException:
         for worker in workers:
             worker.stopped.set()
@@ -84,6 +93,12 @@ def stream_hashed(chunks: Iterable[bytes], write: Callable[[bytes], object]) -> 
             worker.finish()
     _raise_failed(workers)
     return size, digest.hexdigest()
+
+
+def _hand_over(workers: tuple[_Worker, ...], batch: list[bytes]) -> None:
+    for worker in workers:
+        worker.batches.put(batch)
+    _raise_failed(workers)
 
 
 def _raise_failed(workers: tuple[_Worker, ...]) -> None:

@@ -13,12 +13,13 @@ from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from airflow_provider_pixverse.exceptions import PixVerseResponseError
 from airflow_provider_pixverse.storage import write_stream
-from airflow_provider_pixverse.storage_pipeline import QUEUE_CHUNKS, stream_hashed
+from airflow_provider_pixverse.storage_pipeline import BATCH_BYTES, QUEUE_BATCHES, stream_hashed
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 CHUNK = os.urandom(64 * 1024)
+BATCH = os.urandom(BATCH_BYTES)  # one chunk, one batch
 
 
 def test_the_bytes_are_hashed_and_written_in_order() -> None:
@@ -30,31 +31,31 @@ def test_the_bytes_are_hashed_and_written_in_order() -> None:
 
 
 def test_the_reading_goes_on_while_the_store_is_busy_within_the_bound() -> None:
-    """A store stuck on the first chunk does not stop the reading, for QUEUE_CHUNKS chunks and no more."""
+    """A store stuck on the first batch does not stop the reading, for QUEUE_BATCHES batches and no more."""
     released = threading.Event()
     read = 0
     ahead = threading.Event()
 
     def chunks() -> Iterator[bytes]:
         nonlocal read
-        for _ in range(QUEUE_CHUNKS * 4):
+        for _ in range(QUEUE_BATCHES * 4):
             read += 1
-            if read == QUEUE_CHUNKS + 1:
-                ahead.set()  # read while the first chunk is still being written
-            yield CHUNK
+            if read == QUEUE_BATCHES + 1:
+                ahead.set()  # read while the first batch is still being written
+            yield BATCH
 
     def write(_chunk: bytes) -> None:
         if not released.is_set():
             assert ahead.wait(timeout=30), "the reading waited for the store"
             for _ in range(200):  # the reader runs up against the bound, and stops there
-                if read >= QUEUE_CHUNKS + 2:
+                if read >= QUEUE_BATCHES + 2:
                     break
                 threading.Event().wait(0.01)
-            assert read <= QUEUE_CHUNKS + 2
+            assert read <= QUEUE_BATCHES + 2
             released.set()
 
     size, _ = stream_hashed(chunks(), write)
-    assert size == len(CHUNK) * QUEUE_CHUNKS * 4
+    assert size == len(BATCH) * QUEUE_BATCHES * 4
 
 
 def test_the_writers_failure_stops_the_reading() -> None:
@@ -71,7 +72,7 @@ def test_the_writers_failure_stops_the_reading() -> None:
 
     with pytest.raises(OSError, match="No space left"):
         stream_hashed(chunks(), write)
-    assert read < 100  # stopped at once, not after reading everything
+    assert read < 100 * BATCH_BYTES // len(CHUNK)  # stopped within a few batches, not after reading everything
 
 
 def test_a_failed_read_stops_the_writing_before_it_is_raised() -> None:
@@ -79,8 +80,8 @@ def test_a_failed_read_stops_the_writing_before_it_is_raised() -> None:
     gate = threading.Event()
 
     def chunks() -> Iterator[bytes]:
-        for _ in range(QUEUE_CHUNKS):
-            yield CHUNK
+        for _ in range(QUEUE_BATCHES):
+            yield BATCH
         raise PixVerseResponseError("the download broke")
 
     def write(chunk: bytes) -> None:
@@ -91,7 +92,7 @@ def test_a_failed_read_stops_the_writing_before_it_is_raised() -> None:
         stream_hashed(chunks(), write)
     count = len(written)
     gate.wait(timeout=0.2)
-    assert len(written) == count < QUEUE_CHUNKS  # no write after the error reached the caller
+    assert len(written) == count < QUEUE_BATCHES  # no write after the error reached the caller
 
 
 def test_a_bad_body_leaves_no_file_and_no_thread_behind(tmp_path: Path) -> None:
