@@ -13,8 +13,9 @@ Which store takes which path:
 - **local files**: a hidden temporary file beside the target, renamed into place (a rename is
   atomic and costs nothing).
 - **every other store** (GCS, Azure, ...): the temporary object then a rename, as local files.
-  gcsfs's resumable and adlfs's block-list uploads also publish at their commit, but this
-  package has not been checked against them, so they keep the path that is known to hold.
+  GCS's resumable uploads and Azure's block lists also publish at their commit, but gcsfs's and
+  adlfs's code (how they commit, abort and take metadata) was neither read nor tested here, so
+  they keep the path that is known to hold.
 
 The temporary object sits beside the target, named ``.<name>.<32 hex>.part`` (the name cut so
 the whole stays within 255 bytes). A later successful download of the same target removes any
