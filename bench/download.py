@@ -311,14 +311,14 @@ def measure_s3(
 
 
 def bound(shares: dict[str, float], busy: float) -> str:
-    """What bounded a side: the process at a full core, else the machine when its cores were all busy."""
+    """What bounded a side: the machine when its cores were all busy, else the process at a full core."""
     cores = os.cpu_count() or 1
     name, share = max(shares.items(), key=lambda item: item[1])
     listed = ", ".join(f"{n} {v:.2f}" for n, v in shares.items() if n == "client" or v >= 0.005)
-    if share >= 0.75:
+    if busy >= 0.9 * cores:
+        verdict = f"the machine (all cores busy; busiest here: {name})"
+    elif share >= 0.75:
         verdict = f"{name} (CPU)"
-    elif busy >= 0.9 * cores:
-        verdict = "the machine (all cores busy)"
     else:
         verdict = "none at a full core"
     return f"{verdict}: {listed}; machine {busy:.1f}/{cores}"
