@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import hashlib
+import logging
 import os
 import re
 import tempfile
@@ -77,6 +78,7 @@ if TYPE_CHECKING:
 # Buffered per object while writing (an S3 multipart part, a GCS chunk): bounds memory.
 WRITE_BLOCK_SIZE = 8 * 1024 * 1024
 _READ_BLOCK_SIZE = 1024 * 1024
+log = logging.getLogger(__name__)
 _LOCAL_PROTOCOLS = ("", "file", "local")
 _MP3_TYPE = "audio/mpeg"
 # A temporary object younger than this may be another run's download of the same target, still
@@ -194,8 +196,11 @@ def write_stream(
             written = _write_direct(target, checked, lengths, overwrite=overwrite)
         else:
             written = _write_spooled(target, checked, lengths, overwrite=overwrite, before_publish=before_publish)
-        with storage_failures(f"removing uploads a killed download of {uri} left open"):
-            abort_stale_uploads(target)
+        try:
+            with storage_failures(f"listing the multipart uploads a killed download of {uri} may have left"):
+                abort_stale_uploads(target)
+        except PixVerseStorageError as error:  # the object is published: the clean-up is best effort
+            log.warning("%s; an AbortIncompleteMultipartUpload lifecycle rule removes them instead", error)
         remove_leftovers(target)
         return written
     if _is_local(target):

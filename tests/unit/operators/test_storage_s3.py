@@ -234,3 +234,22 @@ def test_text_to_speech_into_s3_writes_the_mp3_once_with_its_metadata(
     )
     mp3_writes = [call for call in writes.calls if call[1] == "speech/talk.mp3" or call[0] in _COPIES]
     assert sum(size for _, _, size in mp3_writes) == len(mp3)  # no copy to set the metadata, none to rename
+
+
+def test_a_store_that_refuses_to_list_uploads_still_publishes(
+    s3_bucket: Any, writes: StoreWrites, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without s3:ListBucketMultipartUploads the clean-up after a success is skipped with a warning."""
+    from botocore.exceptions import ClientError
+
+    def refuse(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "ListMultipartUploads")
+
+    event = "before-parameter-build.s3.ListMultipartUploads"
+    writes.fs.s3.meta.events.register(event, refuse)
+    try:
+        assert write(target_in(s3_bucket), [SMALL]).written
+    finally:
+        writes.fs.s3.meta.events.unregister(event, refuse)
+    assert s3_bucket.Object("speech/talk.mp3").get()["Body"].read() == SMALL
+    assert "AbortIncompleteMultipartUpload" in caplog.text
