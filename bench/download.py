@@ -330,14 +330,16 @@ def format_report(results: list[dict[str, Any]]) -> str:
         "To local storage on tmpfs, against `curl -o` (core shares: client, the sandbox serving the file; "
         "machine: busy cores of all):",
         "",
-        "| size | curl MB/s | local MB/s (x curl) | local growth MB | local peak RSS MB "
-        "| curl bound by | local bound by |",
-        "|---:|---:|---:|---:|---:|---|---|",
+        "| size | curl MB/s | local MB/s (x curl) | client CPU s/GB: curl, local | local growth MB "
+        "| local peak RSS MB | curl bound by | local bound by |",
+        "|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for row in results:
+        cpu = [row[f"{name}_shares"]["client"] / row[f"{name}_mb_s"] * 1000 for name in ("curl", "local")]
         lines.append(
             f"| {row['size_bytes'] / MB:.0f} MB | {row['curl_mb_s']:.0f} | {row['local_mb_s']:.0f} "
-            f"({row['local_vs_curl']:.2f}) | {row['local_growth_mb']:.1f} | {row['local_peak_rss_mb']:.1f} "
+            f"({row['local_vs_curl']:.2f}) | {cpu[0]:.2f}, {cpu[1]:.2f} | {row['local_growth_mb']:.1f} "
+            f"| {row['local_peak_rss_mb']:.1f} "
             f"| {bound(row['curl_shares'], row['curl_busy_cores'])} "
             f"| {bound(row['local_shares'], row['local_busy_cores'])} |"
         )
