@@ -8,9 +8,11 @@ Where it is kept:
   ``<name>.json`` beside the object (the JSON dict).
 
 The metadata is published with the object, never after it (see :func:`stage_metadata`): on S3 it
-is set on the temporary object, which the publishing copy carries to the destination with it; a
-sidecar is written before the object is moved into place. A run killed at any point leaves either
-no object, or an object with its metadata (a sidecar without its object is ignored and replaced).
+is sent with the upload that creates the object (the object is uploaded once its bytes are
+checked and hashed, see :mod:`airflow_provider_pixverse.storage`); a sidecar is written before the
+object is moved into place (or, on S3 when it does not fit, before the object is uploaded). A run
+killed at any point leaves either no object, or an object with its metadata (a sidecar without
+its object is ignored and replaced).
 
 An object found at a destination is the speech a request asks for when its metadata carries the
 request's content key, passes the checks of :mod:`airflow_provider_pixverse.speech_record`, and
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_pixverse.speech_record import RecordError, checked_record
 from airflow_provider_pixverse.storage import object_uri, storage_failures
+from airflow_provider_pixverse.storage_upload import PendingUpload
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
@@ -76,15 +79,20 @@ def write_metadata(target: ObjectStoragePath, metadata: dict[str, Any]) -> str:
     return where
 
 
-def stage_metadata(source: ObjectStoragePath, target: ObjectStoragePath, metadata: dict[str, Any]) -> str:
-    """Store ``metadata`` for ``target`` on ``source``, the object about to be moved to ``target`` (or ``target``).
+def stage_metadata(
+    source: ObjectStoragePath | PendingUpload, target: ObjectStoragePath, metadata: dict[str, Any]
+) -> str:
+    """Store ``metadata`` for ``target`` with ``source``: the upload about to create ``target``, or ``target``.
 
-    On S3 (when it fits) the metadata is set on ``source`` and the move, a server-side copy, takes
-    it along; elsewhere the sidecar of ``target`` is written now, before the object is moved into
-    place. Returns where: ``object metadata`` or the sidecar's URI.
+    On S3 (when it fits) the metadata goes on the upload that creates the object, or is set on
+    an object already in place; elsewhere the sidecar of ``target`` is written now, before the
+    object is moved into place. Returns where: ``object metadata`` or the sidecar's URI.
     """
     document = json.dumps(metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     if uses_object_metadata(target) and len(METADATA_FIELD) + len(document) <= S3_METADATA_LIMIT:
+        if isinstance(source, PendingUpload):
+            source.metadata[METADATA_FIELD] = document
+            return "object metadata"
         with storage_failures(f"setting the metadata of {object_uri(source)}"):
             source.fs.setxattr(source.path, copy_kwargs={"ContentType": "audio/mpeg"}, **{METADATA_FIELD: document})
         return "object metadata"

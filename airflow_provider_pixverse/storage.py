@@ -1,14 +1,34 @@
-"""Writing a download into object storage: a hidden temporary object first, published when whole.
+"""Writing a download into object storage: published only when whole, checked, with its metadata.
+
+Which store takes which path:
+
+- **S3** (``s3://``, through s3fs): straight into the destination key by a multipart upload,
+  completed only once the bytes are checked and aborted otherwise (see
+  :mod:`airflow_provider_pixverse.storage_upload`): nothing shows until the completion, no
+  temporary object, no copy; the bytes are written to the store once. Without ``overwrite`` the
+  completion carries ``If-None-Match: *``. User metadata can be given only when an upload is
+  created, before its bytes are known, so a write that stores metadata with the object
+  (``before_publish``: its content key, length and SHA-256) first spools the bytes to a local
+  temporary file (hashed as they come), then uploads them once, the metadata on the upload.
+- **local files**: a hidden temporary file beside the target, renamed into place (a rename is
+  atomic and costs nothing).
+- **every other store** (GCS, Azure, ...): the temporary object then a rename, as local files.
+  GCS's resumable uploads and Azure's block lists also publish at their commit, but gcsfs's and
+  adlfs's code (how they commit, abort and take metadata) was neither read nor tested here, so
+  they keep the path that is known to hold.
 
 The temporary object sits beside the target, named ``.<name>.<32 hex>.part`` (the name cut so
 the whole stays within 255 bytes). A later successful download of the same target removes any
-such leftovers of a download that was killed. Folders are created only on local file systems;
-a bucket or container is never created.
+such leftovers of a download that was killed, and on S3 the target key's uploads a killed run
+left open. Folders are created only on local file systems; a bucket or container is never created.
 
-What is stored with the object (its metadata) is staged before the object is moved into place
+The SHA-256 is computed alongside the reading and the writing (see
+:mod:`airflow_provider_pixverse.storage_pipeline`): it costs no wall time where a core is free.
+
+What is stored with the object (its metadata) is staged before the object is published
 (``before_publish``), so the object never shows without it. The steps of a write, in order:
-the bytes streamed into the temporary object (``streamed``), the metadata staged (``staged``),
-the object moved into place (``published``); :func:`step` marks each boundary.
+the bytes streamed and checked (``streamed``), the metadata staged (``staged``), the object
+published (``published``); :func:`step` marks each boundary.
 """
 
 from __future__ import annotations
@@ -16,8 +36,10 @@ from __future__ import annotations
 import contextlib
 import glob
 import hashlib
+import logging
 import os
 import re
+import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +52,6 @@ from airflow_provider_pixverse._api.media import (
     MAX_NAME_BYTES,
     TEMPORARY_NAME_BYTES,
     check_length,
-    check_mp3_start,
     fit_name,
     safe_file_name,
 )
@@ -40,6 +61,13 @@ from airflow_provider_pixverse.exceptions import (
     PixVerseResponseError,
     PixVerseStorageError,
 )
+from airflow_provider_pixverse.storage_pipeline import CheckedChunks, stream_hashed
+from airflow_provider_pixverse.storage_upload import (
+    DirectUpload,
+    PendingUpload,
+    abort_stale_uploads,
+    publishes_on_commit,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -47,11 +75,12 @@ if TYPE_CHECKING:
     from airflow_provider_pixverse._api.clip import SpeechClip
     from airflow_provider_pixverse.hooks.pixverse import MediaStream
 
-_SIGNATURE_BYTES = 4
 # Buffered per object while writing (an S3 multipart part, a GCS chunk): bounds memory.
 WRITE_BLOCK_SIZE = 8 * 1024 * 1024
 _READ_BLOCK_SIZE = 1024 * 1024
+log = logging.getLogger(__name__)
 _LOCAL_PROTOCOLS = ("", "file", "local")
+_MP3_TYPE = "audio/mpeg"
 # A temporary object younger than this may be another run's download of the same target, still
 # on its way (two runs of one speech write the same bytes): it is left alone.
 LEFTOVER_MIN_AGE_SECONDS = 600.0
@@ -69,6 +98,11 @@ class WrittenObject:
     size: int
     sha256: str
     written: bool  # False when an identical object was already there
+
+
+if TYPE_CHECKING:
+    # What a write calls just before it publishes: where the metadata goes, and what is written.
+    BeforePublish = Callable[[ObjectStoragePath | PendingUpload, WrittenObject], None]
 
 
 def resolve_destination(
@@ -111,7 +145,7 @@ def write_download(
     file_size: int | None,
     max_bytes: int | None,
     overwrite: bool,
-    before_publish: Callable[[ObjectStoragePath, WrittenObject], None] | None = None,
+    before_publish: BeforePublish | None = None,
 ) -> WrittenObject:
     """Stream a download into ``target`` (see :func:`write_stream`), checked against what its answer announced."""
     return write_stream(
@@ -137,30 +171,47 @@ def write_stream(
     file_size: int | None = None,
     max_bytes: int | None = None,
     overwrite: bool,
-    before_publish: Callable[[ObjectStoragePath, WrittenObject], None] | None = None,
+    before_publish: BeforePublish | None = None,
 ) -> WrittenObject:
-    """Stream MP3 ``chunks`` into a temporary object beside ``target``, check them, then move it into place.
+    """Stream MP3 ``chunks`` into ``target``, check them, and publish the object only then (see the module).
 
     ``origin`` names where the bytes come from, for messages. The bytes must start as an MP3 does
     and be as long as ``content_length`` and ``file_size`` say, where given. An object already at
     ``target`` is kept when its bytes are the same (same SHA-256), replaced when ``overwrite``, and
-    refused otherwise. On any failure the temporary object is removed and ``target`` is left as it was.
-    ``before_publish`` is called with the temporary object and what will be written, just before
-    it is moved into place (not when an identical object is kept): the metadata goes there.
+    refused otherwise. On any failure nothing is published (the temporary object is removed, the
+    upload aborted) and ``target`` is left as it was. ``before_publish`` is called with what will
+    be written, just before it is published (not when an identical object is kept), and with where
+    the metadata goes: the temporary object about to be moved into place, or on S3 the
+    :class:`~airflow_provider_pixverse.storage_upload.PendingUpload` about to be sent.
     """
     if max_bytes is not None:
         for announced in (content_length, file_size):
             if announced is not None and announced > max_bytes:
                 raise PixVerseResponseError(f"the clip at {origin} is {announced} bytes; max_bytes is {max_bytes}")
     uri = object_uri(target)
+    checked = CheckedChunks(chunks, origin, content_type, max_bytes)
+    lengths = {"content_length": content_length, "file_size": file_size}
+    if publishes_on_commit(target):
+        if before_publish is None:
+            written = _write_direct(target, checked, lengths, overwrite=overwrite)
+        else:
+            written = _write_spooled(target, checked, lengths, overwrite=overwrite, before_publish=before_publish)
+        try:
+            with storage_failures(f"listing the multipart uploads a killed download of {uri} may have left"):
+                abort_stale_uploads(target)
+        except PixVerseStorageError as error:  # the object is published: the clean-up is best effort
+            log.warning("%s; an AbortIncompleteMultipartUpload lifecycle rule removes them instead", error)
+        remove_leftovers(target)
+        return written
     if _is_local(target):
         with storage_failures(f"creating the folder of {uri}"):
             target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.parent / temporary_name(target.name)
     try:
-        with storage_failures(f"writing {uri}"):
-            size, digest = _stream_to(temporary, chunks, origin, content_type, max_bytes)
-        check_length(size, url=origin, content_length=content_length, file_size=file_size)
+        with storage_failures(f"writing {uri}"), temporary.open("wb", block_size=WRITE_BLOCK_SIZE) as out:
+            size, digest = stream_hashed(checked, out.write)
+        checked.finish()
+        check_length(size, url=origin, **lengths)
         step("streamed")
         written = _publish(temporary, target, size, digest, overwrite=overwrite, before_publish=before_publish)
     finally:
@@ -239,26 +290,129 @@ def _is_local(path: ObjectStoragePath) -> bool:
     return protocol in _LOCAL_PROTOCOLS
 
 
-def _stream_to(
-    temporary: ObjectStoragePath, chunks: Iterable[bytes], origin: str, content_type: str, max_bytes: int | None
-) -> tuple[int, str]:
-    size = 0
-    head = b""
-    digest = hashlib.sha256()
-    with temporary.open("wb", block_size=WRITE_BLOCK_SIZE) as out:
-        for chunk in chunks:
-            if len(head) < _SIGNATURE_BYTES:
-                head += chunk[: _SIGNATURE_BYTES - len(head)]
-                if len(head) >= _SIGNATURE_BYTES:
-                    check_mp3_start(head, url=origin, content_type=content_type)
-            size += len(chunk)
-            if max_bytes is not None and size > max_bytes:
-                raise PixVerseResponseError(f"the download from {origin} passed max_bytes ({max_bytes})")
-            digest.update(chunk)
-            out.write(chunk)
-    if len(head) < _SIGNATURE_BYTES:
-        check_mp3_start(head, url=origin, content_type=content_type)
-    return size, digest.hexdigest()
+def _write_direct(
+    target: ObjectStoragePath, checked: CheckedChunks, lengths: dict[str, int | None], *, overwrite: bool
+) -> WrittenObject:
+    """S3 without metadata: the bytes streamed straight into the key, the upload completed once checked."""
+    uri = object_uri(target)
+    with storage_failures(f"writing {uri}"):
+        upload = DirectUpload(target, block_size=WRITE_BLOCK_SIZE, content_type=_MP3_TYPE, overwrite=overwrite)
+    with _discarded_unless_committed(upload) as committed:
+        with storage_failures(f"writing {uri}"):
+            size, digest = stream_hashed(checked, upload.write)
+        checked.finish()
+        check_length(size, url=checked.origin, **lengths)
+        step("streamed")
+        return _commit(upload, committed, size, digest, overwrite=overwrite)
+
+
+def _write_spooled(
+    target: ObjectStoragePath,
+    checked: CheckedChunks,
+    lengths: dict[str, int | None],
+    *,
+    overwrite: bool,
+    before_publish: BeforePublish,
+) -> WrittenObject:
+    """S3 with metadata: the bytes spooled to a local file (hashed), then uploaded once with their metadata."""
+    uri = object_uri(target)
+    with tempfile.TemporaryDirectory(prefix="pixverse-upload-") as folder:
+        spool = os.path.join(folder, "clip.mp3")
+        with storage_failures(f"writing {uri} to a local temporary file first"), open(spool, "wb") as out:
+            size, digest = stream_hashed(checked, out.write)
+        checked.finish()
+        check_length(size, url=checked.origin, **lengths)
+        step("streamed")
+        kept = _kept_or_refused(target, size, digest, overwrite=overwrite)
+        if kept is not None:
+            return kept
+        pending = PendingUpload(target)
+        before_publish(pending, WrittenObject(target, size, digest, written=True))
+        step("staged")
+        with storage_failures(f"writing {uri}"):
+            upload = DirectUpload(
+                target,
+                block_size=WRITE_BLOCK_SIZE,
+                content_type=_MP3_TYPE,
+                overwrite=overwrite,
+                metadata=pending.metadata,
+            )
+        with _discarded_unless_committed(upload) as committed:
+            with storage_failures(f"writing {uri}"), open(spool, "rb") as source:
+                while block := source.read(WRITE_BLOCK_SIZE):
+                    upload.write(block)
+            return _commit(upload, committed, size, digest, overwrite=overwrite, checked_before=True)
+
+
+@contextlib.contextmanager
+def _discarded_unless_committed(upload: DirectUpload) -> Iterator[list[bool]]:
+    """Abort ``upload`` on the way out (an error, a kill, an identical object kept) unless it was committed."""
+    committed: list[bool] = []
+    try:
+        yield committed
+    finally:
+        if not committed:
+            upload.discard()
+
+
+def _commit(
+    upload: DirectUpload,
+    committed: list[bool],
+    size: int,
+    digest: str,
+    *,
+    overwrite: bool,
+    checked_before: bool = False,
+) -> WrittenObject:
+    """Publish ``upload`` unless an object is in the way (see :func:`_kept_or_refused`); also when it came meanwhile."""
+    target = upload.target
+    if not checked_before:
+        kept = _kept_or_refused(target, size, digest, overwrite=overwrite)
+        if kept is not None:
+            return kept
+    try:
+        with storage_failures(f"publishing {object_uri(target)}"):
+            upload.commit()
+    except PixVerseStorageError:
+        kept = None if overwrite else _kept_or_refused(target, size, digest, overwrite=False)
+        if kept is None:
+            raise
+        return kept  # another run published the same bytes first (If-None-Match: * refused ours)
+    committed.append(True)
+    step("published")
+    return _landed(target, size, digest)
+
+
+def _kept_or_refused(target: ObjectStoragePath, size: int, digest: str, *, overwrite: bool) -> WrittenObject | None:
+    """The object at ``target`` when it holds these bytes and may not be replaced; refused when it holds others."""
+    uri = object_uri(target)
+    with storage_failures(f"publishing {uri}"):
+        _forget(target)
+        if overwrite or not target.exists():
+            return None
+        if _sha256_of(target) == digest:
+            return WrittenObject(target, size, digest, written=False)
+    raise DestinationExistsError(
+        f"{uri} already exists with other content (the new clip has {size} bytes, SHA-256 {digest[:12]}...); "
+        "pass overwrite=True to replace it"
+    )
+
+
+def _landed(target: ObjectStoragePath, size: int, digest: str) -> WrittenObject:
+    """What was published at ``target``, once its length is checked."""
+    uri = object_uri(target)
+    with storage_failures(f"publishing {uri}"):
+        _forget(target)
+        landed = target.stat().st_size if target.is_file() else None
+    if landed != size:
+        raise PixVerseStorageError(f"{uri} does not hold the {size} bytes just written (found {landed})")
+    return WrittenObject(target, size, digest, written=True)
+
+
+def _forget(target: ObjectStoragePath) -> None:
+    invalidate = getattr(target.fs, "invalidate_cache", None)
+    if callable(invalidate):
+        invalidate(target.path)
 
 
 def _publish(
@@ -268,27 +422,18 @@ def _publish(
     digest: str,
     *,
     overwrite: bool,
-    before_publish: Callable[[ObjectStoragePath, WrittenObject], None] | None,
+    before_publish: BeforePublish | None,
 ) -> WrittenObject:
-    uri = object_uri(target)
-    with storage_failures(f"publishing {uri}"):
-        if target.exists() and not overwrite:
-            if _sha256_of(target) == digest:
-                return WrittenObject(target, size, digest, written=False)
-            raise DestinationExistsError(
-                f"{uri} already exists with other content (the new clip has {size} bytes, SHA-256 {digest[:12]}...); "
-                "pass overwrite=True to replace it"
-            )
+    kept = _kept_or_refused(target, size, digest, overwrite=overwrite)
+    if kept is not None:
+        return kept
     if before_publish is not None:
         before_publish(temporary, WrittenObject(target, size, digest, written=True))
         step("staged")
-    with storage_failures(f"publishing {uri}"):
+    with storage_failures(f"publishing {object_uri(target)}"):
         temporary.rename(target)
-        step("published")
-        landed = target.stat().st_size if target.is_file() else None
-    if landed != size:
-        raise PixVerseStorageError(f"{uri} does not hold the {size} bytes just written (found {landed})")
-    return WrittenObject(target, size, digest, written=True)
+    step("published")
+    return _landed(target, size, digest)
 
 
 def _sha256_of(path: ObjectStoragePath) -> str:

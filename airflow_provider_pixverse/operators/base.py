@@ -26,13 +26,11 @@ from airflow_provider_pixverse._api.waiting import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from airflow.providers.common.compat.sdk import Context, ObjectStoragePath, TaskInstanceKey
 
     from airflow_provider_pixverse._api.clip import SpeechClip
     from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
-    from airflow_provider_pixverse.storage import WrittenObject
+    from airflow_provider_pixverse.storage import BeforePublish, WrittenObject
 
 AUDIO_URL_XCOM_KEY = "pixverse_audio_url"
 SPEECH_XCOM_KEY = "pixverse_speech"
@@ -201,7 +199,7 @@ class PixVerseBaseClipOperator(ClipWaitMixin):
         *,
         max_bytes: int | None,
         overwrite: bool,
-        before_publish: Callable[[ObjectStoragePath, WrittenObject], None] | None = None,
+        before_publish: BeforePublish | None = None,
     ) -> WrittenObject:
         """Stream the clip's MP3 from its (checked) media URL into ``target`` (see :func:`write_download`)."""
         from airflow_provider_pixverse.storage import object_uri, write_download

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from airflow_provider_pixverse._api.speech_job import PartState, SpeechJob
     from airflow_provider_pixverse._api.speech_request import SpeechRequest
     from airflow_provider_pixverse.storage import WrittenObject
+    from airflow_provider_pixverse.storage_upload import PendingUpload
 
 SPLIT_MODES = ("join", "parts")
 _READ_BLOCK = 1024 * 1024
@@ -141,7 +142,7 @@ class MetadataStage:
         self.metadata: dict[str, Any] | None = None
         self.where: str | None = None
 
-    def __call__(self, temporary: ObjectStoragePath, written: WrittenObject) -> None:
+    def __call__(self, temporary: ObjectStoragePath | PendingUpload, written: WrittenObject) -> None:
         self.metadata = self.build(written, self.duration)
         self.where = stage_metadata(temporary, written.path, self.metadata)
 
