@@ -57,6 +57,8 @@ PIXVERSE_LABELS = {
     "Account email",
     "Timeout (seconds)",
     "List page size",
+    "List concurrency",
+    "Corpus accounts (JSON)",
 }
 
 

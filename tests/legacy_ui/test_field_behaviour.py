@@ -74,6 +74,8 @@ def test_extra_widgets_are_ours(loaded: dict) -> None:
         "extra__pixverse__email": "Account email",
         "extra__pixverse__timeout": "Timeout (seconds)",
         "extra__pixverse__list_page_size": "List page size",
+        "extra__pixverse__list_concurrency": "List concurrency",
+        "extra__pixverse__accounts": "Corpus accounts (JSON)",
     }, loaded["widgets"]
 
 

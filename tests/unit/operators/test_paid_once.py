@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow.providers.common.compat.sdk import ObjectStoragePath
-from pixverse_testing import MemoryStateStore, RecordingTaskInstance, api_requests
+from pixverse_testing import MemoryStateStore, RecordingTaskInstance, allow_execute_in_this_thread, api_requests
 
 from airflow_provider_pixverse import storage
 from airflow_provider_pixverse.model_list import forget_model_lists
@@ -133,6 +133,7 @@ def test_two_runs_of_one_speech_at_once_pay_once(
     start = threading.Barrier(2)
 
     def one(number: int) -> None:
+        allow_execute_in_this_thread()
         start.wait()
         try:
             results[number] = run(uri, **options)
