@@ -2,7 +2,7 @@
 
 200 mapped creates defer to :class:`PixVerseSpeechTrigger`; the triggerer runs them as one shared-stream
 group (connection, account, poll interval). From the outside, in the sandbox's request log, that is one
-round of list calls per interval, ``ceil(waiting / 50)`` pages a round, and no GET per clip. The triggerer
+round of list calls per interval, ``ceil(waiting / 100)`` pages a round, and no GET per clip. The triggerer
 is SIGKILLed mid-wait; another one takes the triggers over, forms the group again, and every task succeeds.
 """
 
@@ -42,7 +42,7 @@ DAG_ID = "pixverse_e2e_shared"
 TASK_ID = "speak"
 CLIPS = 200  # the DAG's mapped creates
 POLL_INTERVAL = 5.0  # the DAG's poll_interval: one round of the group per interval
-PAGE_SIZE = 50  # the list endpoint's documented default page (the connection sets no other)
+PAGE_SIZE = 100  # the page the provider asks for (the connection sets no other; the API documents 50 by default)
 TRIGGER_CLASSPATH = "airflow_provider_pixverse.triggers.pixverse.PixVerseSpeechTrigger"
 # A round's pages go out back to back (milliseconds apart); rounds are POLL_INTERVAL apart.
 ROUND_GAP = 2.0
@@ -127,7 +127,7 @@ def _check(window: Window) -> None:
     """The request budget of a window of the wait, from the sandbox's log.
 
     While ``w`` clips wait, the group lists the account newest first and stops once it has seen them
-    all: the account holds just these clips, so a round is ceil(w / 50) pages, and the last one
+    all: the account holds just these clips, so a round is ceil(w / 100) pages, and the last one
     reaches the oldest waiting clip. At most one round starts per interval (+1 for where the window
     cuts the schedule). A clip the listing shows needs no GET by id: at most GET_SLACK fallbacks, where
     the standalone path (one GET per clip per interval) would make ``w`` a round.
@@ -291,7 +291,7 @@ def test_shared_polling_of_200_clips_survives_triggerer_sigkill(tmp_path: Path) 
         assert len(owners) == 1, f"the triggers are spread over triggerers {owners}"
         (first_owner,) = owners
 
-        # 2. The group's rounds while all 200 wait: ceil(200 / 50) list calls each, one round per interval.
+        # 2. The group's rounds while all 200 wait: ceil(200 / 100) list calls each, one round per interval.
         until(
             f"{ROUNDS_PER_WINDOW} rounds of the group after the last deferral",
             lambda: _polled_for(sandbox, all_deferred_at, ROUNDS_PER_WINDOW),

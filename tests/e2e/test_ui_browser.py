@@ -156,8 +156,8 @@ def _add_connection(page: Page, base_url: str, sandbox: PixVerseSandbox, shot: C
     shot("02-connection-form")
     # The conn-fields sit under "Extra Fields", empty: the hook must do without them.
     dialog.get_by_role("button", name="Extra Fields", exact=True).click()
-    expect(dialog.get_by_text("Account email")).to_be_visible()
-    expect(dialog.get_by_text("Timeout (seconds)")).to_be_visible()
+    for label in ("Account email", "Timeout (seconds)", "List page size", "List concurrency", "Corpus accounts (JSON)"):
+        expect(dialog.get_by_text(label, exact=True)).to_be_visible()
     shot("03-connection-extra-fields")
     dialog.get_by_role("button", name="Save").click()
     expect(dialog).to_have_count(0, timeout=UI_TIMEOUT_MS)
