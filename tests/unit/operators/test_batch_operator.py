@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
+from mutagen.mp3 import MP3
 from pixverse_testing import MemoryStateStore, RecordingTaskInstance
 
 from airflow_provider_pixverse.exceptions import PixVerseBatchItemsFailedError, PixVerseInvalidInputError
@@ -183,6 +184,9 @@ def test_a_long_text_is_split_into_parts_and_joined(pixverse_sandbox: PixVerseSa
     metadata = json.loads((tmp_path / "chapter.mp3.json").read_text())
     assert metadata["parts"] == 2 and len(metadata["audio_ids"]) == 2
     assert (tmp_path / "chapter.mp3").read_bytes().count(b"ID3\x03") == 1  # one MP3, joined
+    seconds = sum(pixverse_sandbox.clip(audio_id)["duration"] for audio_id in metadata["audio_ids"])
+    assert metadata["duration"] is not None and abs(metadata["duration"] - seconds) < 0.2  # both parts in it
+    assert abs(MP3(tmp_path / "chapter.mp3").info.length - seconds) < 0.2
 
 
 # -- failures ----------------------------------------------------------------------------------------
@@ -272,3 +276,20 @@ def test_the_tts_operator_and_the_batch_operator_recognise_each_others_objects(
     assert accepted(pixverse_sandbox) == 2 and result["counts"] == {"done": 1, "reused": 1, "failed": 0, "pending": 0}
     tts("article-01", texts["article-01"])  # written by the batch operator: found
     assert accepted(pixverse_sandbox) == 2
+
+
+def test_a_shrunk_window_grows_back_across_the_tasks_resumes() -> None:
+    """The task resumes once per window: the creates accepted since a shrink must survive each save."""
+    from airflow_provider_pixverse.operators.batch_accounts import AccountWindows
+
+    windows = AccountWindows([(A, 3)], grow_after=4)
+    windows.started(A)
+    windows.busy(A)  # window 2
+    for _ in range(4):  # four windows of one accepted create each, the state saved and read back each time
+        windows.started(A)
+        windows.created(A)
+        windows.ended(A)
+        restored = AccountWindows.from_json(json.loads(json.dumps(windows.to_json())), grow_after=4)
+        assert restored is not None
+        windows = restored
+    assert windows.windows[A] == 3
