@@ -49,7 +49,7 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
        anything is sent; items with the same request (content key) are created once and written
        to every name.
     2. **Pay once per item.** An item whose object already holds its content key (written by this
-       operator or by :class:`~airflow_provider_pixverse.operators.pixverse.PixVerseTextToSpeechOperator`
+       operator or by :class:`~airflow_provider_pixverse.operators.text_to_speech.PixVerseTextToSpeechOperator`
        with that destination: the same objects, metadata and key) is not sent. The rest is
        planned (long texts split as the one-task operator splits them), the corpus's estimate is
        logged and pushed to XCom (``pixverse_credits_estimate``), and ``max_credits`` refuses the
@@ -98,7 +98,7 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
 
     ``model`` and the other create settings, ``resubmit_on_failure``, ``on_lost_answer``,
     ``capacity_timeout``, ``deferrable``, ``poll_interval`` and ``wait_timeout`` (the deadline of each
-    window's wait) are those of :class:`~airflow_provider_pixverse.operators.pixverse.PixVerseTextToSpeechOperator`.
+    window's wait) are those of :class:`~airflow_provider_pixverse.operators.text_to_speech.PixVerseTextToSpeechOperator`.
     """
 
     template_fields: Sequence[str] = (
