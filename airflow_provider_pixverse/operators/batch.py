@@ -98,7 +98,8 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
 
     ``model`` and the other create settings, ``resubmit_on_failure``, ``on_lost_answer``,
     ``capacity_timeout``, ``deferrable``, ``poll_interval`` and ``wait_timeout`` (the deadline of each
-    window's wait) are those of :class:`~airflow_provider_pixverse.operators.text_to_speech.PixVerseTextToSpeechOperator`.
+    window's wait) are those of
+    :class:`~airflow_provider_pixverse.operators.text_to_speech.PixVerseTextToSpeechOperator`.
     """
 
     template_fields: Sequence[str] = (
