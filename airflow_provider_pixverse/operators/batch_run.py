@@ -120,8 +120,7 @@ class BatchRounds(PixVerseBaseCreatingOperator):
                     busy[email] = result
                 elif isinstance(result, _FATAL_CREATE_ERRORS):
                     windows.ended(email)
-                    fatal = result
-                    break
+                    fatal = fatal or result  # its intent kept: a retry looks for its job
                 elif isinstance(result, PixVerseError):
                     windows.ended(email)
                     part.intent = None
@@ -130,7 +129,7 @@ class BatchRounds(PixVerseBaseCreatingOperator):
                     windows.created(email)
                     part.audio_id = result
         finally:
-            results.close()  # the creates not started yet are not sent (their intents find nothing)
+            results.close()  # every create of the window was started at once: their answers are all taken in
             self._save_state(store, state, windows)  # every audio_id of the window, in one save
         if fatal is not None:
             raise fatal
