@@ -206,8 +206,8 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
         while True:
             self._write_ready(state, by_key, folder, store, windows)
             busy = self._send_window(state, windows, by_key, store)
-            if len(busy) < len(windows.accounts) or any(r.in_flight() for r in state.requests.values()):
-                state.queued_since = None if not busy else state.queued_since
+            if not busy:  # no account refused: a later refusal queues from then
+                state.queued_since = None
             self._progress(state)
             in_flight = [part.audio_id for r in state.requests.values() for part in r.in_flight() if part.audio_id]
             kwargs = {"batch": state.to_json() if store is None else None}
@@ -221,8 +221,13 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
             if not busy:  # nothing in flight, nothing refused busy, and parts left: windows that cannot fill
                 raise PixVerseInvalidInputError(f"the accounts' windows take no create: {windows!r}")
             email, refused = next(iter(busy.items()))
-            self.account_email = email  # the account waited for (the capacity trigger's queue)
-            state.queued_since = self.wait_for_capacity(refused, queued_since=state.queued_since, resume_kwargs=kwargs)
+            given, self.account_email = self.account_email, email  # the account waited for (its queue)
+            try:
+                state.queued_since = self.wait_for_capacity(
+                    refused, queued_since=state.queued_since, resume_kwargs=kwargs
+                )
+            finally:
+                self.account_email = given
         return self._finish(context, state, items, store)
 
     def _windows(self, state: BatchState) -> AccountWindows:
