@@ -17,10 +17,11 @@ This is the one list of error classes and their documented import path (``_api``
     ├── PixVerseJobFailedError         the clip ended FAILED (``fail_code``, ``fail_reason``)
     ├── PixVerseLostAnswerError        a create's answer was lost and its job cannot be told apart
     ├── PixVerseStorageError           the object store refused a read or a write
-    └── DestinationExistsError         the destination holds other content and ``overwrite`` is off
+    ├── DestinationExistsError         the destination holds other content and ``overwrite`` is off
+    └── PixVerseBatchItemsFailedError  items of a corpus failed for good (named; the others were written)
 
 The API's errors are defined in the no-I/O core (``_api/errors.py``) and re-exported here; the
-storage errors, which the core never raises, are defined here.
+storage and corpus errors, which the core never raises, are defined here.
 """
 
 from __future__ import annotations
@@ -51,11 +52,16 @@ class DestinationExistsError(PixVerseError):
     """The destination holds a different object and ``overwrite`` is off (nothing was replaced)."""
 
 
+class PixVerseBatchItemsFailedError(PixVerseError):
+    """Items of a corpus failed for good; the message names them, the manifest says why; the others were written."""
+
+
 __all__ = [
     "DestinationExistsError",
     "PixVerseAccountBusyError",
     "PixVerseAuthError",
     "PixVerseBadRequestError",
+    "PixVerseBatchItemsFailedError",
     "PixVerseConnectionError",
     "PixVerseError",
     "PixVerseInvalidInputError",

@@ -242,8 +242,12 @@ class AccountWindows:
         self._accepted[email] = 0
 
     def to_json(self) -> dict[str, Any]:
-        """The windows as JSON (for the task state store): each account's limit and window."""
-        return {"accounts": [[email, self.limits[email], self.windows[email]] for email in self._order]}
+        """The windows as JSON (for the task state store): each account's limit and window, and the creates
+        accepted since the window last changed (so a shrunk window grows back across the task's resumes)."""
+        return {
+            "accounts": [[email, self.limits[email], self.windows[email]] for email in self._order],
+            "accepted": [self._accepted[email] for email in self._order],
+        }
 
     @classmethod
     def from_json(cls, data: object, *, grow_after: int = GROW_AFTER) -> AccountWindows | None:
@@ -267,6 +271,11 @@ class AccountWindows:
         except PixVerseInvalidInputError:
             return None
         restored.windows = dict(zip(restored.accounts, windows, strict=True))
+        accepted = data.get("accepted") if isinstance(data, dict) else None
+        if isinstance(accepted, list) and len(accepted) == len(windows):
+            for email, count in zip(restored.accounts, accepted, strict=True):
+                if isinstance(count, int) and not isinstance(count, bool) and 0 <= count < restored.grow_after:
+                    restored._accepted[email] = count
         return restored
 
     def _known(self, email: str | None) -> None:

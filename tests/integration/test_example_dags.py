@@ -20,7 +20,12 @@ EXAMPLES = Path(__file__).parents[2] / "example_dags"
 
 def test_examples_parse_without_errors() -> None:
     bag = dag_bag(EXAMPLES)
-    expected = {"example_pixverse_speech", "example_pixverse_batch_s3", "example_pixverse_articles"}
+    expected = {
+        "example_pixverse_speech",
+        "example_pixverse_batch_s3",
+        "example_pixverse_articles",
+        "example_pixverse_corpus",
+    }
     if AIRFLOW_V_3_0_PLUS:
         assert bag.import_errors == {}
         expected.add("example_pixverse_on_new_speech")
@@ -62,3 +67,39 @@ def test_mapped_batch_into_s3(airflow_db: Path, pixverse_sandbox: PixVerseSandbo
     assert all(key.startswith("announcements/PixVerse_Speech_") and key.endswith(".mp3") for key in objects)
     creates = [r for r in pixverse_sandbox.requests if r.kind == "api" and r.method == "POST"]
     assert len(creates) == 3
+
+
+def test_a_corpus_over_two_accounts_into_s3(
+    airflow_db: Path, pixverse_sandbox: PixVerseSandbox, s3_bucket: Any
+) -> None:
+    import json
+
+    from airflow_provider_pixverse.model_list import forget_model_lists
+
+    forget_model_lists()
+    pixverse_sandbox.set_clock(queued_seconds=0, generating_seconds=0)
+    articles = {f"article-{n}": f"Article {n}: the council met and agreed on bridge number {n}." for n in range(10)}
+    articles["again"] = articles["article-0"]  # a duplicate: one create, two objects
+    for name, text in articles.items():
+        s3_bucket.put_object(Key=f"published/{name}.txt", Body=text.encode())
+    conf = {
+        "source": f"s3://{s3_bucket.name}/published/",
+        "destination": f"s3://{s3_bucket.name}/spoken/",
+        "storage_conn_id": "aws_pixverse_test",
+    }
+    dag_run = run_dag(EXAMPLES / "example_pixverse_corpus.py", "example_pixverse_corpus", conf)
+    assert dag_run.state == "success"
+    assert pixverse_sandbox.create_outcomes()["accepted"] == 10
+    for email, limit in (("newsroom-a@example.com", 3), ("newsroom-b@example.com", 5)):
+        assert 1 <= pixverse_sandbox.jobs_high_water(email) <= limit  # both accounts got work, within their limits
+    spoken = sorted(obj.key for obj in s3_bucket.objects.filter(Prefix="spoken/"))
+    assert spoken == sorted([*(f"spoken/{name}.mp3" for name in articles), "spoken/manifest.jsonl"])
+    same = [s3_bucket.Object(f"spoken/{name}.mp3").get()["Body"].read() for name in ("article-0", "again")]
+    assert same[0] == same[1] and same[0].startswith(b"ID3")
+    lines = s3_bucket.Object("spoken/manifest.jsonl").get()["Body"].read().decode().splitlines()
+    entries = {entry["name"]: entry for entry in map(json.loads, lines)}
+    assert set(entries) == set(articles) and {entry["status"] for entry in entries.values()} == {"done"}
+
+    again = run_dag(EXAMPLES / "example_pixverse_corpus.py", "example_pixverse_corpus", conf)
+    assert again.state == "success"
+    assert pixverse_sandbox.create_outcomes()["accepted"] == 10  # a second night: nothing changed, nothing sent

@@ -24,6 +24,7 @@ PUBLIC_NAMES = {
         "PixVerseAccountBusyError",
         "PixVerseAuthError",
         "PixVerseBadRequestError",
+        "PixVerseBatchItemsFailedError",
         "PixVerseConnectionError",
         "PixVerseError",
         "PixVerseInvalidInputError",
@@ -56,6 +57,7 @@ PUBLIC_NAMES = {
         "PixVerseTextToSpeechOperator",
     ],
     "airflow_provider_pixverse.operators.text_to_speech": ["PixVerseTextToSpeechOperator"],
+    "airflow_provider_pixverse.operators.batch": ["BATCH_STATE_KEY", "PixVerseBatchTextToSpeechOperator"],
 }
 
 
