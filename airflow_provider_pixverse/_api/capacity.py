@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 # A waiter tries again this long after its Retry-After at the latest, whatever the listing shows.
 FALLBACK_SECONDS = 60.0
+# A deferred task's capacity trigger fires no sooner than this after the deferral. Airflow 3.2-3.3 may
+# fail a task whose trigger fires within seconds of its deferral: the executor's late "success" of the
+# try that deferred is taken for the resumed try (apache/airflow#66374, #67287, #71580).
+SETTLE_SECONDS = 10.0
 # A waiter let go holds its slot this long (in poll intervals) unless its job shows up sooner.
 HOLD_INTERVALS = 3
 

@@ -86,6 +86,17 @@ def test_deferrable_defers_to_the_capacity_trigger_after_one_refused_create(pixv
     assert pixverse_sandbox.token not in json.dumps(kwargs)
 
 
+def test_a_capacity_trigger_never_fires_within_seconds_of_its_deferral(pixverse_sandbox: PixVerseSandbox) -> None:
+    """Airflow 3.2-3.3 fails a task whose trigger fires right after its deferral (apache/airflow#67287)."""
+    from airflow_provider_pixverse._api.capacity import SETTLE_SECONDS
+
+    fill(pixverse_sandbox, generating_seconds=1)  # the job ends in a second: Retry-After 1
+    with pytest.raises(TaskDeferred) as deferred:
+        create_op(wait_timeout=600).execute(context(MemoryStateStore()))
+    trigger = deferred.value.trigger
+    assert trigger.not_before >= trigger.queued_since + SETTLE_SECONDS
+
+
 def test_after_capacity_it_creates_once_and_returns(pixverse_sandbox: PixVerseSandbox) -> None:
     job = fill(pixverse_sandbox)
     store = MemoryStateStore()
