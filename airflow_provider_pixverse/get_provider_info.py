@@ -73,6 +73,7 @@ def get_provider_info() -> dict[str, Any]:
                     f"{_MODULE}.triggers.pixverse",
                     f"{_MODULE}.triggers.new_speech",
                     f"{_MODULE}.triggers.capacity",
+                    f"{_MODULE}.triggers.batch",
                 ],
             }
         ],

@@ -8,7 +8,9 @@ Which clip is that job is the request's rule (:meth:`SpeechRequest.matches
 <airflow_provider_pixverse._api.speech_request.SpeechRequest.matches>`), among the account's
 :data:`SEARCH_DEPTH` newest clips created no earlier than :data:`CLOCK_SKEW_SECONDS` before the
 intent was recorded; the newest match wins. A clip that only may be it (the request sets a
-setting no clip shows) is never taken: :func:`find_intended` reports it as ``unsure``.
+setting no clip shows) is never taken: :func:`find_intended` reports it as ``unsure``. A clip that
+ended FAILED is never taken either: it is no speech to keep, and it may be the very clip a
+re-submitted part replaces (whose intent is recorded seconds after it), so the create is sent.
 """
 
 from __future__ import annotations
@@ -18,15 +20,24 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_pixverse._api.errors import PixVerseLostAnswerError
 from airflow_provider_pixverse._api.speech_request import Match
+from airflow_provider_pixverse._api.waiting import ClipOutcome, classify_clip
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from airflow_provider_pixverse._api.clip import SpeechClip
     from airflow_provider_pixverse._api.speech_request import SpeechRequest
 
 # The worker's clock and the API's may disagree by this much.
 CLOCK_SKEW_SECONDS = 120.0
 SEARCH_DEPTH = 100
+
+
+def search_depth(lost: int) -> int:
+    """How many of an account's newest clips to look through for ``lost`` jobs: each, and :data:`SEARCH_DEPTH` more."""
+    return max(lost, 0) + SEARCH_DEPTH
 
 
 def text_digest(text: str) -> str:
@@ -95,7 +106,10 @@ def find_intended(
     recent = [
         clip
         for clip in clips
-        if clip.audio_id and clip.audio_id not in claimed and (_timestamp(clip.created_at) or -1.0) >= since
+        if clip.audio_id
+        and clip.audio_id not in claimed
+        and (_timestamp(clip.created_at) or -1.0) >= since
+        and classify_clip(clip) is not ClipOutcome.FAILED
     ]
     recent.sort(key=lambda clip: _timestamp(clip.created_at) or 0.0, reverse=True)
     matches = [(request.matches(clip), clip) for clip in recent]
@@ -112,3 +126,65 @@ def _timestamp(value: str | None) -> float | None:
     except ValueError:
         return None
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+def match_lost_jobs(
+    lost: Sequence[tuple[CreateIntent, SpeechRequest]],
+    clips: list[SpeechClip],
+    *,
+    claimed: frozenset[str] = frozenset(),
+    on_lost_answer: str = "fail",
+    log: Any = None,
+) -> list[str | None]:
+    """The job each lost create made, in order: its clip's audio_id, or ``None`` (there is none: create it).
+
+    The one rule for every operator and trigger that finds lost answers: each intent takes the
+    newest clip :func:`find_intended` says is its job, none taken twice (nor any of ``claimed``).
+    A clip that only may be it raises :class:`PixVerseLostAnswerError` naming the clip, unless
+    ``on_lost_answer="create"`` (then ``None``: created anew, perhaps paying twice).
+    """
+    taken = set(claimed)
+    found: list[str | None] = []
+    for intent, request in lost:
+        audio_id = _match_one(intent, request, clips, frozenset(taken), on_lost_answer, log)
+        if audio_id is not None:
+            taken.add(audio_id)
+        found.append(audio_id)
+    return found
+
+
+def _match_one(
+    intent: CreateIntent,
+    request: SpeechRequest,
+    clips: list[SpeechClip],
+    claimed: frozenset[str],
+    on_lost_answer: str,
+    log: Any,
+) -> str | None:
+    if not intent.is_for(request):
+        _say(log, "info", "An earlier try meant to create another request (the text or settings changed): creating")
+        return None
+    job = find_intended(intent, request, clips, claimed=claimed)
+    if job.found is not None and job.found.audio_id:
+        _say(log, "warning", f"An earlier try created {job.found.audio_id} but never got the answer; resuming it")
+        return job.found.audio_id
+    if job.unsure is not None:
+        hidden = ", ".join(request.hidden_settings)
+        message = (
+            f"an earlier try sent a create whose answer was lost; the account's clip {job.unsure.audio_id} has "
+            f"this text, voice and model, but a clip does not show {hidden}, so it may be another request's"
+        )
+        if on_lost_answer == "create":
+            _say(log, "warning", f"{message}: creating anew (on_lost_answer='create'; this may pay twice)")
+            return None
+        raise PixVerseLostAnswerError(
+            f"{message}. Nothing was sent. Check that clip; to create anew (perhaps paying twice), "
+            "set on_lost_answer='create' or clear the task's state"
+        )
+    _say(log, "info", "An earlier try meant to create a clip, and the account shows none like it: creating")
+    return None
+
+
+def _say(log: Any, level: str, message: str) -> None:
+    if log is not None:
+        getattr(log, level)("%s", message)

@@ -7,12 +7,15 @@ tries :mod:`.batch_state`, and the rounds (create, take the finals in, write) :m
 
 from __future__ import annotations
 
+import asyncio
+import math
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_pixverse._api.capacity import SETTLE_SECONDS
 from airflow_provider_pixverse._api.cost import check_max_credits, plain_credits
-from airflow_provider_pixverse._api.errors import PixVerseInvalidInputError
 from airflow_provider_pixverse.exceptions import PixVerseBatchItemsFailedError
-from airflow_provider_pixverse.operators.base import DEFAULT_MAX_BYTES
+from airflow_provider_pixverse.operators.base import DEFAULT_MAX_BYTES, DEFERRAL_GRACE_SECONDS
 from airflow_provider_pixverse.operators.batch_accounts import AccountWindows, connection_accounts, parse_accounts
 from airflow_provider_pixverse.operators.batch_items import read_items
 from airflow_provider_pixverse.operators.batch_manifest import (
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
 
     from airflow.providers.common.compat.sdk import Context, ObjectStoragePath
 
+    from airflow_provider_pixverse.batch_driver import FlyingPart, QueuedPart
     from airflow_provider_pixverse.operators.batch_items import BatchItem
 
 __all__ = ["BATCH_STATE_KEY", "PixVerseBatchTextToSpeechOperator"]
@@ -54,21 +58,26 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
        planned (long texts split as the one-task operator splits them), the corpus's estimate is
        logged and pushed to XCom (``pixverse_credits_estimate``), and ``max_credits`` refuses the
        task over it before the first create.
-    3. **Windows.** Each round creates as many parts as the accounts' free slots allow (never more
-       in flight on an account than its limit, counting what this task has in flight); a 429
-       (another client busy on the account) shrinks that account's window and leaves the part for
-       the next round.
-    4. **Waiting holds no worker slot.** The clips in flight are waited for in the triggerer
-       (:class:`~airflow_provider_pixverse.triggers.pixverse.PixVerseSpeechTrigger`, one trigger for
-       them all), which fires once every one is final. The task therefore **resumes once per
-       window**: a window is every slot of every account, so a corpus of N parts over accounts
-       whose limits sum to L resumes about N / L times, not once per clip (a resume per clip would
-       cost the Airflow round trip of a task per clip, which is what this operator avoids). When
-       every account refused busy and nothing is in flight, it waits for capacity (deferred).
+    3. **Windows, filled as slots free.** The parts to create go, a queue at a time (at most
+       500 parts, 1 MiB of text), to the corpus's engine
+       (:class:`~airflow_provider_pixverse.batch_driver.CorpusDriver`): each account takes the
+       next part whenever one of its slots frees (never more in flight on an account than its
+       window, counting what this task has in flight there), so the accounts share the work in
+       proportion to what they take; a 429 (another client busy on the account) shrinks that
+       account's window and puts the part back for a later slot. One listing per account per
+       ``poll_interval`` takes the finals in.
+    4. **Waiting holds no worker slot.** The engine runs in the triggerer
+       (:class:`~airflow_provider_pixverse.triggers.batch.PixVerseBatchTrigger`), and fires once its
+       queue is all created (what still flies goes on in the next run), or, with nothing left to
+       queue, once every part is final. The task therefore **resumes once per queue**: about
+       ``parts / 500 + 1`` times in all, whatever the accounts' limits, instead of once per clip
+       (a resume costs the Airflow round trip of a task instance, which is what this operator
+       avoids). With ``deferrable=False`` the same engine runs in the worker.
     5. **Write.** On each resume the finals are taken in (a FAILED part is sent again alone up to
-       ``resubmit_on_failure`` times, then its item fails and the others go on), every request
-       whose parts are all COMPLETED is written (downloaded, joined, checked, with its metadata),
-       and the next window is created. A progress line is logged per round.
+       ``resubmit_on_failure`` times, then its item fails and the others go on; a clip still not
+       final ``wait_timeout`` after its create fails its item), every request whose parts are all
+       COMPLETED is written (downloaded, joined, checked, with its metadata), and the next queue is
+       handed on. A progress line is logged per resume, and by the engine every 30 s.
     6. **Manifest.** At the end ``<destination>/manifest.jsonl`` (one JSON line per item) is
        written and the small result returned (see
        :class:`~airflow_provider_pixverse.operators.batch_manifest.BatchResult`). The task fails
@@ -78,8 +87,10 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
 
     A kill at any moment loses nothing and pays nothing twice (Airflow 3.3+): the state (each
     request's parts, intents and clips, the account each part went to) is one document in the
-    task state store (``pixverse_batch``), saved once before each window is sent and once after;
-    a retry looks for the parts sent with no answer (one listing per account).
+    task state store (``pixverse_batch``), saved before each queue is handed on (every queued
+    part's intent), after each run, and every 50 writes. A triggerer killed mid-run: the trigger
+    runs again elsewhere and first looks for the jobs its queue made (one listing per account);
+    a worker killed after a run: the retry does the same from the saved intents.
 
     :param texts: The items (templated): a mapping of name to text, a list of ``{"name": ..., "text": ...}``
         dicts (each may carry its own ``voice_id``, ``model`` and audio settings), or an
@@ -97,8 +108,8 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
     :param manifest_name: The manifest's name in ``destination``.
 
     ``model`` and the other create settings, ``resubmit_on_failure``, ``on_lost_answer``,
-    ``capacity_timeout``, ``deferrable``, ``poll_interval`` and ``wait_timeout`` (the deadline of each
-    window's wait) are those of
+    ``capacity_timeout`` (how long every account may stay busy with parts still to create),
+    ``deferrable``, ``poll_interval`` and ``wait_timeout`` (each clip's wait, from its create) are those of
     :class:`~airflow_provider_pixverse.operators.text_to_speech.PixVerseTextToSpeechOperator`.
     """
 
@@ -154,28 +165,15 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
     def execute_complete(
         self, context: Context, event: dict[str, Any], batch: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        """Resume after the window's clips are final: take them in, write what is whole, send the next window."""
+        """Resume after a run of the corpus's engine: take what it did in, write what is whole, hand on the rest."""
         store = context.get("task_state_store")
         items = self._items()
         state = self._resumed_state(context, store, batch, items)
         state.resumes += 1
-        self._apply_finals(state, self._finals_of(event))
-        return self._rounds(context, state, items, store)
-
-    def execute_after_capacity(
-        self,
-        context: Context,
-        event: dict[str, Any],
-        queued_since: float | None = None,
-        batch: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Resume when a busy account may have a free slot: send the next window."""
-        self.capacity_event(event)
-        store = context.get("task_state_store")
-        items = self._items()
-        state = self._resumed_state(context, store, batch, items)
-        state.resumes += 1
-        state.queued_since = queued_since if queued_since is not None else event.get("queued_since")
+        fatal = self._apply_run(state, event)
+        self._save_state(store, state, None)
+        if fatal is not None:
+            raise fatal
         return self._rounds(context, state, items, store)
 
     def _items(self) -> dict[str, BatchItem]:
@@ -195,7 +193,7 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
     # -- the rounds -----------------------------------------------------------------------------
 
     def _rounds(self, context: Context, state: BatchState, items: dict[str, BatchItem], store: Any) -> dict[str, Any]:
-        """Until no request is left: write what is whole, send a window, wait for it (deferred), or for capacity."""
+        """Until no part is left: write what is whole, hand the next queue and what flies to a run of the engine."""
         by_key = {item.key: item for item in items.values()}
         missing = [key for key in state.requests if key not in by_key]
         if missing:  # the corpus changed under a resumed state: those requests are no longer this task's
@@ -205,40 +203,71 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
         folder = self._folder()
         while True:
             self._write_ready(state, by_key, folder, store, windows)
-            busy = self._send_window(state, windows, by_key, store)
-            if not busy:  # no account refused: a later refusal queues from then
-                state.queued_since = None
             self._progress(state)
-            in_flight = [part.audio_id for r in state.requests.values() for part in r.in_flight() if part.audio_id]
-            kwargs = {"batch": state.to_json() if store is None else None}
-            if in_flight:
-                self._apply_finals(state, self._wait_all(in_flight, kwargs))
-                self._recount(windows, state)
-                self._save_state(store, state, windows)
-                continue
-            if not any(request.to_create() for request in state.requests.values()):
+            queue = self._queue(state, by_key)
+            flying = self._flying(state)
+            if not queue and not flying:
                 break
-            if not busy:  # nothing in flight, nothing refused busy, and parts left: windows that cannot fill
-                raise PixVerseInvalidInputError(f"the accounts' windows take no create: {windows!r}")
-            email, refused = next(iter(busy.items()))
-            given, self.account_email = self.account_email, email  # the account waited for (its queue)
-            try:
-                state.queued_since = self.wait_for_capacity(
-                    refused, queued_since=state.queued_since, resume_kwargs=kwargs
-                )
-            finally:
-                self.account_email = given
+            self._save_state(store, state, windows)  # the queue's intents, in one save
+            event = self._run_engine(state, windows, queue, flying, store)
+            fatal = self._apply_run(state, event)
+            windows = self._windows(state)
+            self._save_state(store, state, windows)
+            if fatal is not None:
+                raise fatal
         return self._finish(context, state, items, store)
 
+    def _run_engine(
+        self, state: BatchState, windows: AccountWindows, queue: list[QueuedPart], flying: list[FlyingPart], store: Any
+    ) -> dict[str, Any]:
+        """One run of the corpus's engine: deferred to the triggerer (raises ``TaskDeferred``), or here."""
+        from airflow_provider_pixverse.triggers.batch import PixVerseBatchTrigger, drive_corpus
+
+        now = self.hook.clock.time()
+        slots = max(sum(windows.windows.values()), 1)
+        capacity_timeout = self.wait_timeout if self.capacity_timeout is None else self.capacity_timeout
+        end_time = now + max(self.wait_timeout, capacity_timeout) * (1 + math.ceil(len(queue) / slots))
+        kwargs: dict[str, Any] = {
+            "queue": [part.to_json() for part in queue],
+            "in_flight": [part.to_json() for part in flying],
+            "windows": windows.to_json(),
+            "end_time": end_time,
+            "deferred_at": now,
+            "not_before": now + SETTLE_SECONDS,
+            "pixverse_conn_id": self.pixverse_conn_id,
+            "poll_interval": self.poll_interval,
+            "wait_timeout": self.wait_timeout,
+            "capacity_timeout": capacity_timeout,
+            "on_lost_answer": self.on_lost_answer,
+        }
+        self.log.info(
+            "Handing %d part(s) to create and %d in flight to the corpus's engine (%s)",
+            len(queue),
+            len(flying),
+            "in the triggerer" if self.deferrable else "in this worker",
+        )
+        if not self.deferrable:
+            kwargs["not_before"] = now  # no deferral: no Airflow race to stay clear of
+            return asyncio.run(drive_corpus(self.hook, log=self.log, **kwargs))
+        self.defer(
+            trigger=PixVerseBatchTrigger(**kwargs),
+            method_name="execute_complete",
+            kwargs={"batch": state.to_json() if store is None else None},
+            timeout=timedelta(seconds=end_time - now + DEFERRAL_GRACE_SECONDS),
+        )
+        raise AssertionError("unreachable: defer() raises")  # pragma: no cover
+
     def _windows(self, state: BatchState) -> AccountWindows:
-        """The accounts' windows: as saved when the accounts are the same, else fresh; in flight from the state."""
+        """The accounts' windows: as saved when the accounts are the same, else fresh; nothing counted in flight."""
         accounts = self._accounts()
         windows = AccountWindows(accounts)
         saved = AccountWindows.from_json(state.windows)
         if saved is not None and saved.limits == windows.limits and saved.accounts == windows.accounts:
             windows = saved
-        self._recount(windows, state)
         return windows
+
+    def _account_emails(self) -> list[str | None]:
+        return [account.email for account in self._accounts()]
 
     def _accounts(self) -> list[Any]:
         if self.accounts is not None:
@@ -247,16 +276,6 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
         if settings.accounts is None and self.account_email:
             return parse_accounts([self.account_email])
         return connection_accounts(settings.accounts, email=settings.email, conn_id=self.pixverse_conn_id)
-
-    def _recount(self, windows: AccountWindows, state: BatchState) -> None:
-        """What is in flight on each account, from the state (a part of an account no longer given counts nowhere)."""
-        counts = dict.fromkeys(windows.accounts, 0)
-        for request in state.requests.values():
-            for part in request.in_flight():
-                email = request.account_of(part)
-                if email in counts:
-                    counts[email] += 1
-        windows.in_flight.update(counts)
 
     def _save_state(self, store: Any, state: BatchState, windows: Any) -> None:
         if windows is not None:

@@ -234,6 +234,11 @@ class AccountWindows:
         self._in_use(email)
         self.in_flight[email] -= 1
 
+    def adopted(self, email: str | None) -> None:
+        """A job found running on ``email`` (made before these windows counted it): in flight, even over the window."""
+        self._known(email)
+        self.in_flight[email] += 1
+
     def busy(self, email: str | None) -> None:
         """The create started on ``email`` was refused busy (no job made): its slot given back, the window shrunk."""
         self._in_use(email)

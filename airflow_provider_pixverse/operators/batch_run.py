@@ -3,12 +3,13 @@
 The steps of :class:`~airflow_provider_pixverse.operators.batch.PixVerseBatchTextToSpeechOperator`
 between its plan and its manifest, each deciding one thing:
 
-- :meth:`BatchRounds._send_window`: the parts that fit the accounts' free slots are given an
-  account and an intent, saved in one save, sent at once (each create to its account, a 429 not
-  retried), their audio_ids saved in one save. A 429 shrinks the account's window and leaves the
-  part for the next round.
+- :meth:`BatchRounds._queue`: the next parts to create (up to :data:`MAX_QUEUED_PARTS` and
+  :data:`MAX_QUEUED_TEXT_BYTES` of text), each given an intent (saved in one save before the run).
+  One run of the engine (:class:`~airflow_provider_pixverse.batch_driver.CorpusDriver`, in the
+  triggerer or in the worker) creates them as the accounts' slots free and waits;
+  :meth:`BatchRounds._apply_run` takes what it did into the state.
 - :meth:`BatchRounds._recover_lost`: the parts an earlier try sent with no answer are looked for,
-  one listing per account.
+  one listing of each account.
 - :meth:`BatchRounds._apply_finals`: COMPLETED parts are kept; a FAILED one is sent again alone up
   to ``resubmit_on_failure`` times, then its request fails (the others go on).
 - :meth:`BatchRounds._write_ready`: every request whose parts are all COMPLETED is written to each
@@ -21,17 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_pixverse._api.clip import SpeechClip
 from airflow_provider_pixverse._api.cost import plain_credits
-from airflow_provider_pixverse._api.errors import (
-    PixVerseAccountBusyError,
-    PixVerseAuthError,
-    PixVerseConnectionError,
-    PixVerseError,
-    PixVersePaymentError,
-    PixVerseResponseError,
-    PixVerseServerError,
-)
-from airflow_provider_pixverse._api.intent import CreateIntent
-from airflow_provider_pixverse._api.waiting import FinalClip, events_of
+from airflow_provider_pixverse._api.errors import PixVerseError, PixVerseResponseError, error_from_details
+from airflow_provider_pixverse._api.intent import CreateIntent, match_lost_jobs, search_depth
+from airflow_provider_pixverse._api.waiting import TIMEOUT, FinalClip, events_of
+from airflow_provider_pixverse.batch_driver import FlyingPart, QueuedPart
 from airflow_provider_pixverse.operators.batch_state import DONE, FAILED, BatchState, RequestState
 from airflow_provider_pixverse.operators.creating import PixVerseBaseCreatingOperator
 from airflow_provider_pixverse.operators.speech_destination import (
@@ -46,19 +40,20 @@ if TYPE_CHECKING:
 
     from airflow_provider_pixverse._api.speech_job import PartState
     from airflow_provider_pixverse._api.speech_request import SpeechRequest
-    from airflow_provider_pixverse.operators.batch_accounts import AccountWindows
     from airflow_provider_pixverse.operators.batch_items import BatchItem
 
-# A create that fails with one of these fails the task at once (the state is saved: a retry carries
-# on): no other create would fare better (the token is refused, the account cannot pay), or the
-# create may have reached the server (its job is looked for by the retry, from its intent).
-_FATAL_CREATE_ERRORS = (
-    PixVerseAuthError,
-    PixVersePaymentError,
-    PixVerseConnectionError,
-    PixVerseServerError,
-    PixVerseResponseError,
-)
+# One run of the engine (one deferral) takes at most this many parts and this much text: the
+# trigger's kwargs stay small whatever the corpus, and the task resumes about once per this many parts.
+MAX_QUEUED_PARTS = 500
+MAX_QUEUED_TEXT_BYTES = 1024 * 1024
+SAVE_EVERY_WRITES = 50  # writes between two saves of the corpus's state
+
+
+def part_ref(key: str, index: int) -> str:
+    """A part's reference in the engine's runs: its request's content key and its index."""
+    return f"{key}:{index}"
+
+
 _READ_BLOCK = 1024 * 1024
 
 
@@ -79,82 +74,94 @@ class BatchRounds(PixVerseBaseCreatingOperator):
     overwrite: bool
     storage_conn_id: str | None
 
-    # -- creating -------------------------------------------------------------------------------
+    # -- creating and waiting: one run of the corpus's engine ---------------------------------------
 
-    def _send_window(
-        self, state: BatchState, windows: AccountWindows, items: dict[str, BatchItem], store: Any
-    ) -> dict[str | None, PixVerseAccountBusyError]:
-        """Create as many parts as the windows' free slots allow; the accounts that refused busy."""
-        chosen: list[tuple[RequestState, PartState, str | None]] = []
+    def _queue(self, state: BatchState, items: dict[str, BatchItem]) -> list[QueuedPart]:
+        """The next parts to create, in the corpus's order, up to one run's bounds; each given its intent now."""
+        queue: list[QueuedPart] = []
+        text_bytes = 0
         now = self.hook.clock.time()
         for request in state.requests.values():
             for part in request.to_create():
-                account = windows.next_account()
-                if account is None:
-                    break
-                windows.started(account.email)
-                part.intent = CreateIntent.of(
-                    self._item_part(items[request.key], part), email=account.email, now=now
-                ).to_json()
-                request.sent_to[str(part.index)] = account.email
-                chosen.append((request, part, account.email))
-            else:
-                continue
-            break
-        if not chosen:
-            return {}
-        self._save_state(store, state, windows)  # every intent of the window, in one save
-        creates = [
-            (part.text_of(items[request.key].text), {**self._item_arguments(items[request.key]), "email": email})
-            for request, part, email in chosen
-        ]
-        busy: dict[str | None, PixVerseAccountBusyError] = {}
-        fatal: PixVerseError | None = None
-        results = self.hook.create_speech_many(creates, concurrency=len(creates))
-        try:
-            for index, result in results:
-                request, part, email = chosen[index]
-                if isinstance(result, PixVerseAccountBusyError):
-                    windows.busy(email)
-                    part.intent = None  # refused: no job was made, none to look for
-                    busy[email] = result
-                elif isinstance(result, _FATAL_CREATE_ERRORS):
-                    windows.ended(email)
-                    fatal = fatal or result  # its intent kept: a retry looks for its job
-                elif isinstance(result, PixVerseError):
-                    windows.ended(email)
-                    part.intent = None
-                    self._fail(request, f"the create of part {part.index} was refused: {result}")
-                else:
-                    windows.created(email)
-                    part.audio_id = result
-        finally:
-            results.close()  # every create of the window was started at once: their answers are all taken in
-            self._save_state(store, state, windows)  # every audio_id of the window, in one save
-        if fatal is not None:
-            raise fatal
-        return busy
+                if part.audio_id is not None:
+                    continue
+                speech = self._item_part(items[request.key], part)
+                size = len(speech.text.encode())
+                if queue and (len(queue) >= MAX_QUEUED_PARTS or text_bytes + size > MAX_QUEUED_TEXT_BYTES):
+                    return queue
+                part.intent = CreateIntent.of(speech, email=None, now=now).to_json()
+                queue.append(QueuedPart(part_ref(request.key, part.index), speech, now))
+                text_bytes += size
+        return queue
 
-    def _item_arguments(self, item: BatchItem) -> dict[str, Any]:
-        """The create's arguments but the text and the account: the item's voice, model and settings."""
-        return {**item.create_arguments(), "retry_busy": False}
+    def _flying(self, state: BatchState) -> list[FlyingPart]:
+        """The parts in flight, each on the account it was sent to, with its wait's deadline."""
+        flying: list[FlyingPart] = []
+        for request in state.requests.values():
+            for part in request.in_flight():
+                assert part.audio_id is not None
+                deadline = request.deadlines.get(str(part.index), self.hook.clock.time() + self.wait_timeout)
+                flying.append(
+                    FlyingPart(part_ref(request.key, part.index), part.audio_id, request.account_of(part), deadline)
+                )
+        return flying
+
+    def _apply_run(self, state: BatchState, event: dict[str, Any]) -> PixVerseError | None:
+        """What a run of the engine did, into the state; the error that ended it, if one must end the task."""
+        if event.get("status") != "corpus":
+            raise PixVerseResponseError(f"the corpus's trigger fired an event that is not a corpus run's: {event!r}")
+        parts = {
+            part_ref(request.key, part.index): (request, part)
+            for request in state.requests.values()
+            if request.job is not None
+            for part in request.job.parts
+        }
+        for ref, audio_id in (event.get("created") or {}).items():
+            if ref in parts:
+                parts[ref][1].audio_id = str(audio_id)
+        for ref, audio_id, email, deadline in event.get("in_flight") or []:
+            if ref in parts:
+                request, part = parts[ref]
+                part.audio_id = str(audio_id)
+                request.sent_to[str(part.index)] = email
+                request.deadlines[str(part.index)] = float(deadline)
+        for ref in event.get("queued") or []:
+            if ref in parts and ref != event.get("fatal_ref"):
+                parts[ref][1].intent = None  # never sent: no job to look for
+        for ref, reason in (event.get("refused") or {}).items():
+            if ref in parts:
+                request, part = parts[ref]
+                part.intent = None
+                self._fail(request, f"the create of part {part.index} was refused: {reason}")
+        finals: dict[str, FinalClip] = {}
+        for one in event.get("events") or []:
+            if one.get("status") == TIMEOUT and one.get("ref") in parts:
+                request, part = parts[one["ref"]]
+                part.audio_id = None
+                self._fail(request, str(one.get("message")))
+                continue
+            finals.update(self._finals_of(one))
+        self._apply_finals(state, finals)
+        if isinstance(event.get("windows"), dict):
+            state.windows = event["windows"]
+        fatal = event.get("fatal")
+        return error_from_details(fatal) if isinstance(fatal, dict) else None
 
     def _item_part(self, item: BatchItem, part: PartState) -> SpeechRequest:
         """The request of one part of ``item``: its text with the item's settings."""
         return item.request.with_text(part.text_of(item.text))
 
     def _recover_lost(self, state: BatchState, items: dict[str, BatchItem]) -> None:
-        """Find the jobs of creates an earlier try sent and got no answer for: one listing per account."""
-        by_account: dict[str | None, list[tuple[PartState, CreateIntent, SpeechRequest]]] = {}
+        """Find the jobs of creates an earlier try sent and got no answer for: one listing of each account."""
+        lost: list[tuple[PartState, CreateIntent, SpeechRequest]] = []
         for request in state.requests.values():
             for part in request.to_create():
                 intent = CreateIntent.from_json(part.intent) if part.intent is not None else None
                 if intent is None:
                     part.intent = None
                     continue
-                one = (part, intent, self._item_part(items[request.key], part))
-                by_account.setdefault(request.account_of(part), []).append(one)
-        if not by_account:
+                lost.append((part, intent, self._item_part(items[request.key], part)))
+        if not lost:
             return
         claimed = frozenset(
             part.audio_id
@@ -163,11 +170,22 @@ class BatchRounds(PixVerseBaseCreatingOperator):
             for part in request.job.parts
             if part.audio_id
         )
-        for lost in by_account.values():
-            found = self.recover_lost_jobs([(intent, request) for _, intent, request in lost], claimed=claimed)
-            for (part, _, _), audio_id in zip(lost, found, strict=True):
-                part.audio_id = audio_id
-                part.intent = None if audio_id is None else part.intent
+        clips: list[SpeechClip] = []
+        for email in self._account_emails():
+            clips.extend(self.hook.list_speech(email=email, max_items=search_depth(len(lost))))
+        found = match_lost_jobs(
+            [(intent, speech) for _, intent, speech in lost],
+            clips,
+            claimed=claimed,
+            on_lost_answer=self.on_lost_answer,
+            log=self.log,
+        )
+        for (part, _, _), audio_id in zip(lost, found, strict=True):
+            part.audio_id = audio_id
+            part.intent = None if audio_id is None else part.intent
+
+    def _account_emails(self) -> list[str | None]:
+        raise NotImplementedError
 
     # -- waiting ------------------------------------------------------------------------------
 
@@ -219,7 +237,13 @@ class BatchRounds(PixVerseBaseCreatingOperator):
     def _write_ready(
         self, state: BatchState, items: dict[str, BatchItem], folder: ObjectStoragePath, store: Any, windows: Any
     ) -> None:
-        """Write every request whose parts are all COMPLETED, to each of its names; saved after each."""
+        """Write every request whose parts are all COMPLETED, to each of its names; saved every few writes.
+
+        The state is one document: saving it after every write would cost the store the whole corpus
+        once per item. A write that a kill keeps out of the state is done again by the retry (the
+        object holds its content key, so it is replaced, not refused; nothing is paid again).
+        """
+        unsaved = 0
         for request in state.requests.values():
             if request.status == FAILED or request.job is None or request.job.pending():
                 continue
@@ -229,6 +253,12 @@ class BatchRounds(PixVerseBaseCreatingOperator):
                 self._fail(request, f"writing its MP3 failed: {error}")
             else:
                 request.status, request.job = DONE, None
+                request.sent_to, request.deadlines = {}, {}
+            unsaved += 1
+            if unsaved >= SAVE_EVERY_WRITES:
+                self._save_state(store, state, windows)
+                unsaved = 0
+        if unsaved:
             self._save_state(store, state, windows)
 
     def _write_request(self, request: RequestState, item: BatchItem, folder: ObjectStoragePath) -> dict[str, Any]:

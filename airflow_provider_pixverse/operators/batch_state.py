@@ -33,6 +33,7 @@ class RequestState:
         destination) or ``failed``.
     :param job: Its parts while it is made (``None`` once written, or when found written).
     :param sent_to: The account each part was last sent to, by part index (as a string).
+    :param deadlines: When each part in flight stops being waited for (UNIX time), by part index.
     :param result: Once written: ``audio_ids``, ``credits``, ``duration`` and ``uris`` (one per name).
     :param reason: Why it failed.
     """
@@ -42,6 +43,7 @@ class RequestState:
     status: str = PENDING
     job: SpeechJob | None = None
     sent_to: dict[str, str | None] = field(default_factory=dict)
+    deadlines: dict[str, float] = field(default_factory=dict)
     result: dict[str, Any] | None = None
     reason: str | None = None
 
@@ -69,6 +71,7 @@ class RequestState:
             "status": self.status,
             "job": None if self.job is None else self.job.to_json(),
             "sent_to": dict(self.sent_to),
+            "deadlines": dict(self.deadlines),
             "result": self.result,
             "reason": self.reason,
         }
@@ -86,12 +89,15 @@ class RequestState:
             return None
         result = data.get("result")
         reason = data.get("reason")
+        deadlines = data.get("deadlines")
+        deadlines = deadlines if isinstance(deadlines, dict) else {}
         return cls(
             key=key,
             names=[str(name) for name in names],
             status=str(data["status"]),
             job=job,
             sent_to={str(index): None if email is None else str(email) for index, email in sent_to.items()},
+            deadlines={str(index): float(when) for index, when in deadlines.items() if isinstance(when, (int, float))},
             result=result if isinstance(result, dict) else None,
             reason=reason if isinstance(reason, str) else None,
         )

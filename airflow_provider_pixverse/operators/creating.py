@@ -26,7 +26,7 @@ from airflow_provider_pixverse._api.errors import (
     PixVerseLostAnswerError,
     PixVerseNotFoundError,
 )
-from airflow_provider_pixverse._api.intent import SEARCH_DEPTH, CreateIntent, find_intended
+from airflow_provider_pixverse._api.intent import CreateIntent, match_lost_jobs, search_depth
 from airflow_provider_pixverse._api.speech_request import SpeechRequest
 from airflow_provider_pixverse._api.waiting import final_from_clip
 from airflow_provider_pixverse.operators.base import DEFERRAL_GRACE_SECONDS, PixVerseBaseClipOperator
@@ -34,7 +34,6 @@ from airflow_provider_pixverse.operators.base import DEFERRAL_GRACE_SECONDS, Pix
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_pixverse._api.clip import SpeechClip
     from airflow_provider_pixverse._api.waiting import FinalClip
 
 # What a retry does when a create's answer was lost and the listing shows a clip that only may be its job.
@@ -223,7 +222,7 @@ class PixVerseBaseCreatingOperator(PixVerseBaseClipOperator):
         if not lost:
             return []
         try:
-            clips = self.hook.list_speech(email=lost[0][0].email, max_items=SEARCH_DEPTH)
+            clips = self.hook.list_speech(email=lost[0][0].email, max_items=search_depth(len(lost)))
         except PixVerseBadRequestError as error:
             message = f"an earlier try sent a create whose answer was lost, and its job cannot be looked for ({error})"
             if self.on_lost_answer == "create":
@@ -233,40 +232,7 @@ class PixVerseBaseCreatingOperator(PixVerseBaseClipOperator):
                 f"{message}. Nothing was sent. Name the account (account_email) or check it; to create anew "
                 "(perhaps paying twice), set on_lost_answer='create' or clear the task's state"
             ) from error
-        taken = set(claimed)
-        found: list[str | None] = []
-        for intent, request in lost:
-            audio_id = self._recover(intent, request, clips, frozenset(taken))
-            if audio_id is not None:
-                taken.add(audio_id)
-            found.append(audio_id)
-        return found
-
-    def _recover(
-        self, intent: CreateIntent, request: SpeechRequest, clips: list[SpeechClip], claimed: frozenset[str]
-    ) -> str | None:
-        if not intent.is_for(request):
-            self.log.info("An earlier try meant to create another request (the text or settings changed): creating")
-            return None
-        job = find_intended(intent, request, clips, claimed=claimed)
-        if job.found is not None and job.found.audio_id:
-            self.log.warning("An earlier try created %s but never got the answer; resuming it", job.found.audio_id)
-            return job.found.audio_id
-        if job.unsure is not None:
-            hidden = ", ".join(request.hidden_settings)
-            message = (
-                f"an earlier try sent a create whose answer was lost; the account's clip {job.unsure.audio_id} has "
-                f"this text, voice and model, but a clip does not show {hidden}, so it may be another request's"
-            )
-            if self.on_lost_answer == "create":
-                self.log.warning("%s: creating anew (on_lost_answer='create'; this may pay twice)", message)
-                return None
-            raise PixVerseLostAnswerError(
-                f"{message}. Nothing was sent. Check that clip; to create anew (perhaps paying twice), "
-                "set on_lost_answer='create' or clear the task's state"
-            )
-        self.log.info("An earlier try meant to create a clip, and the account shows none like it: creating")
-        return None
+        return match_lost_jobs(lost, clips, claimed=claimed, on_lost_answer=self.on_lost_answer, log=self.log)
 
     # -- resuming and re-sending -------------------------------------------------------------------------
 

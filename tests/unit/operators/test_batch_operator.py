@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import json
@@ -30,6 +31,12 @@ A, B = "a@example.com", "b@example.com"
 @pytest.fixture(autouse=True)
 def _fresh_model_list() -> None:
     forget_model_lists()
+
+
+@pytest.fixture(autouse=True)
+def _no_settle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The triggers here fire as soon as their run ends (the settle time guards against an Airflow race only)."""
+    monkeypatch.setattr("airflow_provider_pixverse.operators.batch.SETTLE_SECONDS", 0.0)
 
 
 def batch(texts: Any, destination: Path, **kwargs: Any) -> PixVerseBatchTextToSpeechOperator:
@@ -91,9 +98,11 @@ def test_a_corpus_over_two_accounts_never_exceeds_either_limit_and_both_get_work
     assert result["counts"] == {"done": 20, "reused": 0, "failed": 0, "pending": 0}
     assert pixverse_sandbox.create_outcomes() == {"accepted": 20, "busy": 0, "refused": 0}
     assert pixverse_sandbox.jobs_high_water(A) == 3 and pixverse_sandbox.jobs_high_water(B) == 5
-    # One deferral per window: 20 parts over 3 + 5 slots is 3 windows.
-    assert len(triggers) == 3 and all(type(t).__name__ == "PixVerseSpeechClipsTrigger" for t in triggers)
-    assert [len(t.audio_ids) for t in triggers] == [8, 8, 4]
+    on_a, on_b = (len(PixVerseHook().list_speech(email=email)) for email in (A, B))
+    assert on_a >= 3 and on_b >= 5 and on_a + on_b == 20  # both accounts got work, at least a window each
+    # One deferral creates the whole queue as slots free; a second waits for what still flies: not one per window.
+    assert len(triggers) == 2 and all(type(t).__name__ == "PixVerseBatchTrigger" for t in triggers)
+    assert len(triggers[0].queue) == 20 and triggers[1].queue == [] and 0 < len(triggers[1].in_flight) <= 8
     written = manifest(tmp_path)
     assert sorted(written) == sorted(texts) and all(e.status == "done" for e in written.values())
     for name in texts:
@@ -112,11 +121,11 @@ def test_a_busy_answer_from_another_client_shrinks_the_window_instead_of_failing
     store = MemoryStateStore()
     with pytest.raises(TaskDeferred) as first:
         operator.execute(context(store))
-    assert len(first.value.trigger.audio_ids) == 2  # the third create was refused busy: no job
-    assert pixverse_sandbox.create_outcomes() == {"accepted": 3, "busy": 1, "refused": 0}
-    assert store.values[BATCH_STATE_KEY]["windows"]["accounts"] == [[A, 3, 2]]  # the window shrunk
-    pixverse_sandbox.finish_clip(other)
     event = asyncio.run(_fire(first.value.trigger))
+    assert event["busy"] == 1 and event["windows"]["accounts"] == [[A, 3, 2]]  # refused once: the window shrunk
+    outcomes = pixverse_sandbox.create_outcomes()
+    assert outcomes == {"accepted": 7, "busy": 1, "refused": 0}  # the other client's job and the corpus's 6
+    pixverse_sandbox.finish_clip(other)
     result = _resume(operator, store, first.value, event)
     assert result["counts"]["done"] == 6 and result["counts"]["failed"] == 0
     assert pixverse_sandbox.jobs_high_water(A) == 3  # never over the account's limit, the other job counted
@@ -141,7 +150,7 @@ def run_deferred_from(operator: Any, ctx: dict[str, Any], deferred: TaskDeferred
     raise AssertionError("still deferring")
 
 
-def test_every_account_busy_and_nothing_in_flight_waits_for_capacity(
+def test_every_account_busy_and_nothing_in_flight_waits_out_the_retry_after_in_the_trigger(
     pixverse_sandbox: PixVerseSandbox, tmp_path: Path
 ) -> None:
     pixverse_sandbox.set_max_jobs(1, email=A)
@@ -149,8 +158,22 @@ def test_every_account_busy_and_nothing_in_flight_waits_for_capacity(
     PixVerseHook().create_speech("Another client's job.", VOICE, email=A)
     pixverse_sandbox.set_clock(queued_seconds=0.05, generating_seconds=0.1)
     result, triggers = run_deferred(batch(corpus(2), tmp_path, accounts={A: 1}), context())
-    assert type(triggers[0]).__name__ == "PixVerseAccountCapacityTrigger"
+    assert all(type(t).__name__ == "PixVerseBatchTrigger" for t in triggers)
+    assert pixverse_sandbox.create_outcomes()["busy"] >= 1
     assert result["counts"]["done"] == 2 and pixverse_sandbox.jobs_high_water(A) == 1
+
+
+def test_every_account_busy_past_capacity_timeout_fails_the_task_naming_the_timeout(
+    pixverse_sandbox: PixVerseSandbox, tmp_path: Path
+) -> None:
+    from airflow_provider_pixverse.exceptions import PixVerseAccountBusyError
+
+    pixverse_sandbox.set_max_jobs(1, email=A)
+    pixverse_sandbox.set_clock(queued_seconds=0, generating_seconds=3600)
+    PixVerseHook().create_speech("Another client's job.", VOICE, email=A)
+    with pytest.raises(PixVerseAccountBusyError, match="capacity_timeout=1"):
+        run_deferred(batch(corpus(2), tmp_path, accounts={A: 1}, capacity_timeout=1), context())
+    assert pixverse_sandbox.create_outcomes()["accepted"] == 1  # the other client's job only
 
 
 # -- names, duplicates, long texts ------------------------------------------------------------------
@@ -244,11 +267,52 @@ def test_a_task_killed_after_its_creates_resumes_with_no_new_create(
     pixverse_sandbox: PixVerseSandbox, tmp_path: Path
 ) -> None:
     store = MemoryStateStore()
-    with pytest.raises(TaskDeferred):  # the window is created; the worker dies before the wait
+    with pytest.raises(TaskDeferred) as deferred:  # the queue's intents are saved; nothing is sent yet
         batch(corpus(3), tmp_path).execute(context(store))
+    assert accepted(pixverse_sandbox) == 0
+    asyncio.run(_fire(deferred.value.trigger))  # the trigger creates them; its event never reaches the task
     assert accepted(pixverse_sandbox) == 3
-    result, _ = run_deferred(batch(corpus(3), tmp_path), context(store))  # the retry
+    result, _ = run_deferred(batch(corpus(3), tmp_path), context(store))  # the retry finds them by their intents
     assert accepted(pixverse_sandbox) == 3 and result["counts"]["done"] == 3
+
+
+def test_a_trigger_cut_short_mid_queue_and_run_again_creates_nothing_twice(
+    pixverse_sandbox: PixVerseSandbox, tmp_path: Path
+) -> None:
+    """A triggerer killed mid-run: the trigger runs again from its kwargs and finds what it made."""
+    pixverse_sandbox.set_max_jobs(3, email=A)
+    pixverse_sandbox.set_clock(queued_seconds=0.05, generating_seconds=0.3)
+    texts = corpus(12)
+    operator = batch(texts, tmp_path, accounts={A: 3})
+    store = MemoryStateStore()
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(context(store))
+
+    async def cut_short() -> None:
+        run = asyncio.ensure_future(_fire(deferred.value.trigger))
+        while accepted(pixverse_sandbox) < 4:
+            await asyncio.sleep(0.01)
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+
+    asyncio.run(cut_short())
+    made = accepted(pixverse_sandbox)
+    assert 4 <= made < 12
+    event = asyncio.run(_fire(deferred.value.trigger))  # the same trigger, on another triggerer
+    assert len(event["created"]) == 12  # the jobs of the first run found, the rest created
+    result = _resume(operator, store, deferred.value, event)
+    assert accepted(pixverse_sandbox) == 12 and result["counts"]["done"] == 12
+    assert pixverse_sandbox.jobs_high_water(A) == 3
+
+
+def test_the_trigger_carries_the_texts_but_never_the_token(pixverse_sandbox: PixVerseSandbox, tmp_path: Path) -> None:
+    with pytest.raises(TaskDeferred) as deferred:
+        batch(corpus(2), tmp_path).execute(context())
+    path, kwargs = deferred.value.trigger.serialize()
+    assert path == "airflow_provider_pixverse.triggers.batch.PixVerseBatchTrigger"
+    dumped = json.dumps(kwargs)
+    assert pixverse_sandbox.token not in dumped and "Article number 1" in dumped
 
 
 def test_a_rerun_of_a_finished_corpus_sends_no_create(pixverse_sandbox: PixVerseSandbox, tmp_path: Path) -> None:
@@ -280,7 +344,7 @@ def test_the_tts_operator_and_the_batch_operator_recognise_each_others_objects(
 
 
 def test_a_shrunk_window_grows_back_across_the_tasks_resumes() -> None:
-    """The task resumes once per window: the creates accepted since a shrink must survive each save."""
+    """The windows are saved and read back between runs: the creates accepted since a shrink survive each save."""
     from airflow_provider_pixverse.operators.batch_accounts import AccountWindows
 
     windows = AccountWindows([(A, 3)], grow_after=4)
@@ -305,8 +369,8 @@ def test_a_create_whose_answer_was_lost_is_found_by_the_retry_not_sent_again(
     texts = corpus(3)
     store = MemoryStateStore()
     pixverse_sandbox.add_fault("drop", count=1, path_contains="/speech/create")
-    with pytest.raises(PixVerseConnectionError):
-        batch(texts, tmp_path, accounts={A: 3}).execute(context(store))
+    with pytest.raises(PixVerseConnectionError):  # the create's answer lost in the trigger: the task fails
+        run_deferred(batch(texts, tmp_path, accounts={A: 3}), context(store))
     saved = store.values[BATCH_STATE_KEY]["requests"]
     lost = [
         request["names"][0]
@@ -322,5 +386,5 @@ def test_a_create_whose_answer_was_lost_is_found_by_the_retry_not_sent_again(
     result, _ = run_deferred(batch(texts, tmp_path, accounts={A: 3}), context(store))
     assert result["counts"]["done"] == 3
     assert accepted(pixverse_sandbox) == before  # the lost create found, the others resumed: nothing sent
-    assert pixverse_sandbox.request_counts()["list"] == 1  # one listing for the account
+    assert pixverse_sandbox.request_counts()["create"] == 0  # found by one listing of the account, not sent again
     assert manifest(tmp_path)[lost[0]].audio_ids == (made["audio_id"],)
