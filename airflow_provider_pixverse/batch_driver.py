@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_pixverse._api.capacity import not_before
@@ -46,16 +45,16 @@ from airflow_provider_pixverse._api.errors import (
     PixVerseServerError,
 )
 from airflow_provider_pixverse._api.ids import account_of
-from airflow_provider_pixverse._api.intent import CreateIntent, match_lost_jobs, search_depth
-from airflow_provider_pixverse._api.speech_request import SpeechRequest
+from airflow_provider_pixverse._api.intent import match_lost_jobs, search_depth
 from airflow_provider_pixverse._api.waiting import ClipWaiter
+from airflow_provider_pixverse.batch_records import CorpusRun, FlyingPart, QueuedPart
 
 if TYPE_CHECKING:
     from airflow_provider_pixverse._api.clip import SpeechClip
     from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
     from airflow_provider_pixverse.operators.batch_accounts import AccountWindows
 
-__all__ = ["FATAL_CREATE_ERRORS", "CorpusDriver", "CorpusRun", "FlyingPart", "QueuedPart"]
+__all__ = ["FATAL_CREATE_ERRORS", "PROGRESS_SECONDS", "CorpusDriver"]
 
 # A create that fails with one of these ends the run at once: no other create would fare better
 # (the token is refused, the account cannot pay), or the create may have reached the server (its
@@ -68,96 +67,7 @@ FATAL_CREATE_ERRORS = (
     PixVerseResponseError,
 )
 
-
-@dataclass(frozen=True)
-class QueuedPart:
-    """A part to create: its reference in the task's state, its request, and when its intent was saved."""
-
-    ref: str
-    request: SpeechRequest
-    recorded_at: float
-
-    def to_json(self) -> dict[str, Any]:
-        """The part as trigger kwargs carry it (its text and settings; no secret)."""
-        request = self.request
-        return {
-            "ref": self.ref,
-            "text": request.text,
-            "voice_id": request.voice_id,
-            "model": request.model,
-            "settings": dict(request.settings),
-            "recorded_at": self.recorded_at,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> QueuedPart:
-        """The part :meth:`to_json` wrote."""
-        request = SpeechRequest(str(data["text"]), str(data["voice_id"]), str(data["model"]), dict(data["settings"]))
-        return cls(str(data["ref"]), request, float(data["recorded_at"]))
-
-    def intent(self) -> CreateIntent:
-        """The intent the task saved for this part (any of the run's accounts may have made its job)."""
-        return CreateIntent.of(self.request, email=None, now=self.recorded_at)
-
-
-@dataclass(frozen=True)
-class FlyingPart:
-    """A part created and not final yet: its reference, its clip, the account it runs on, its wait's deadline."""
-
-    ref: str
-    audio_id: str
-    email: str | None
-    deadline: float
-
-    def to_json(self) -> list[Any]:
-        """The part as trigger kwargs carry it."""
-        return [self.ref, self.audio_id, self.email, self.deadline]
-
-    @classmethod
-    def from_json(cls, data: list[Any]) -> FlyingPart:
-        """The part :meth:`to_json` wrote."""
-        ref, audio_id, email, deadline = data
-        return cls(str(ref), str(audio_id), None if email is None else str(email), float(deadline))
-
-
-@dataclass
-class CorpusRun:
-    """What a run did, as one plain-JSON event (see :meth:`to_event`).
-
-    ``created`` maps each part's reference to the clip its create (or the lost-run search) made;
-    ``events`` are the final clips' events (a clip trigger's, one per clip, with ``ref``);
-    ``refused`` the parts whose create the API refused (a bad request: no job), with the reason;
-    ``fatal`` the error that ended the run at once, if any, and the part it hit; ``in_flight`` what
-    is still running; ``windows`` the accounts' windows as the run leaves them.
-    """
-
-    created: dict[str, str] = field(default_factory=dict)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    refused: dict[str, str] = field(default_factory=dict)
-    fatal: PixVerseError | None = None
-    fatal_ref: str | None = None
-    busy: int = 0
-    in_flight: list[FlyingPart] = field(default_factory=list)
-    queued: list[str] = field(default_factory=list)
-    windows: dict[str, Any] | None = None
-    requests: int = 0
-
-    def to_event(self) -> dict[str, Any]:
-        """The event a corpus trigger fires, read back by :meth:`from_event`."""
-        return {
-            "status": "corpus",
-            "created": dict(self.created),
-            "events": list(self.events),
-            "refused": dict(self.refused),
-            "fatal": None if self.fatal is None else self.fatal.details(),
-            "fatal_type": None if self.fatal is None else type(self.fatal).__name__,
-            "fatal_ref": self.fatal_ref,
-            "busy": self.busy,
-            "in_flight": [part.to_json() for part in self.in_flight],
-            "queued": list(self.queued),
-            "windows": self.windows,
-            "requests": self.requests,
-        }
+PROGRESS_SECONDS = 30.0  # a run's progress line, at most this often
 
 
 class CorpusDriver:
@@ -213,6 +123,7 @@ class CorpusDriver:
         self._creating = 0
         self._changed = asyncio.Event()
         self._progress_at = self.clock.time()  # the last accepted create or clip that ended
+        self._progress_logged = self._progress_at
         for part in flying:
             email = part.email if part.email in windows.limits else self._account_of(part.audio_id)
             if email is _NOWHERE:  # on an account this task no longer uses: waited for, counted on the first
@@ -232,6 +143,7 @@ class CorpusDriver:
                 loop.add_done_callback(lambda _: self._wake())
             try:
                 while not self._over() and not all(loop.done() for loop in loops):
+                    self._log_progress()
                     self._changed.clear()
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(max(self.end_time - self.clock.time(), 0.0) + 1.0):
@@ -250,6 +162,24 @@ class CorpusDriver:
         except PixVerseLostAnswerError as error:
             self.run_result.fatal = self.run_result.fatal or error
         return self._result()
+
+    def _log_progress(self) -> None:
+        """A line every :data:`PROGRESS_SECONDS`: created, ended, in flight per account, queued."""
+        now = self.clock.time()
+        if now - self._progress_logged < PROGRESS_SECONDS:
+            return
+        self._progress_logged = now
+        flying = ", ".join(
+            f"{email or 'the connection account'} {len(self._flying[email])}/{self.windows.windows[email]}"
+            for email in self.windows.accounts
+        )
+        self.log.info(
+            "Corpus run: %d created, %d ended, in flight %s, %d queued",
+            len(self.run_result.created),
+            len(self.run_result.events),
+            flying,
+            len(self.queue),
+        )
 
     def _over(self) -> bool:
         if self.run_result.fatal is not None:

@@ -5,8 +5,8 @@ One ``PixVerseBatchTextToSpeechOperator`` speaks the whole folder: thousands of 
 task instance, not one each (Airflow's own cost per task instance is what dominates a corpus, and
 ``[core] max_map_length`` caps a mapped task at 1,024 by default). The work is spread over two
 PixVerse accounts of one token, each kept within its job limit (3 and 5 jobs at once here); the
-task waits for each window of clips in the triggerer, holding no worker slot, and resumes once per
-window.
+triggerer creates the articles as job slots free and waits for them, holding no worker slot, and
+the task resumes about once per 500 articles to write what is done.
 
 Each article lands at ``<destination>/<name>.mp3`` (its name is the text object's stem) with the
 content key of its request, so a night on which an article did not change pays nothing for it, and

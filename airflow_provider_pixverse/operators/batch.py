@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from airflow.providers.common.compat.sdk import Context, ObjectStoragePath
 
-    from airflow_provider_pixverse.batch_driver import FlyingPart, QueuedPart
+    from airflow_provider_pixverse.batch_records import FlyingPart, QueuedPart
     from airflow_provider_pixverse.operators.batch_items import BatchItem
 
 __all__ = ["BATCH_STATE_KEY", "PixVerseBatchTextToSpeechOperator"]
@@ -248,7 +248,14 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
         )
         if not self.deferrable:
             kwargs["not_before"] = now  # no deferral: no Airflow race to stay clear of
-            return asyncio.run(drive_corpus(self.hook, log=self.log, **kwargs))
+
+            async def here() -> dict[str, Any]:
+                try:
+                    return await drive_corpus(self.hook, log=self.log, **kwargs)
+                finally:
+                    await self.hook.aclose()  # this event loop ends with the run
+
+            return asyncio.run(here())
         self.defer(
             trigger=PixVerseBatchTrigger(**kwargs),
             method_name="execute_complete",

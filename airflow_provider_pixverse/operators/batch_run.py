@@ -25,7 +25,7 @@ from airflow_provider_pixverse._api.cost import plain_credits
 from airflow_provider_pixverse._api.errors import PixVerseError, PixVerseResponseError, error_from_details
 from airflow_provider_pixverse._api.intent import CreateIntent, match_lost_jobs, search_depth
 from airflow_provider_pixverse._api.waiting import TIMEOUT, FinalClip, events_of
-from airflow_provider_pixverse.batch_driver import FlyingPart, QueuedPart
+from airflow_provider_pixverse.batch_records import FlyingPart, QueuedPart
 from airflow_provider_pixverse.operators.batch_state import DONE, FAILED, BatchState, RequestState
 from airflow_provider_pixverse.operators.creating import PixVerseBaseCreatingOperator
 from airflow_provider_pixverse.operators.speech_destination import (

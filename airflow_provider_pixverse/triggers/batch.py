@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_pixverse._api.errors import PixVerseInvalidInputError
 from airflow_provider_pixverse._compat import BaseTrigger, TriggerEvent
-from airflow_provider_pixverse.batch_driver import CorpusDriver, FlyingPart, QueuedPart
+from airflow_provider_pixverse.batch_driver import CorpusDriver
+from airflow_provider_pixverse.batch_records import FlyingPart, QueuedPart
 from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
 from airflow_provider_pixverse.operators.batch_accounts import AccountWindows
 

@@ -306,6 +306,16 @@ def test_a_trigger_cut_short_mid_queue_and_run_again_creates_nothing_twice(
     assert pixverse_sandbox.jobs_high_water(A) == 3
 
 
+def test_a_corpus_that_does_not_defer_runs_the_same_engine_in_the_worker(
+    pixverse_sandbox: PixVerseSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("airflow_provider_pixverse.operators.batch_run.MAX_QUEUED_PARTS", 4)  # three runs
+    pixverse_sandbox.set_max_jobs(3, email=A)
+    result = batch(corpus(10), tmp_path, accounts={A: 3}, deferrable=False).execute(context())
+    assert result["counts"]["done"] == 10 and accepted(pixverse_sandbox) == 10
+    assert pixverse_sandbox.jobs_high_water(A) == 3
+
+
 def test_the_trigger_carries_the_texts_but_never_the_token(pixverse_sandbox: PixVerseSandbox, tmp_path: Path) -> None:
     with pytest.raises(TaskDeferred) as deferred:
         batch(corpus(2), tmp_path).execute(context())
