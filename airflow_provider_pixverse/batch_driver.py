@@ -11,10 +11,12 @@ parts in flight, and the accounts' windows
   limit of 5 takes more than a limit of 3. Never more in flight on an account than its window.
 - **A 429 "busy"** (another client uses the account's slots) shrinks that account's window, puts
   the part back at the head of the queue, and the account creates nothing before ``Retry-After``.
-- **One listing per account per interval** (on the clock: every ``poll_interval`` from the last
-  one's start) takes in the finals of every part in flight there; a clip the listing does not show
-  is looked up with its own GET. Each clip's wait follows the one rule of
-  :class:`~airflow_provider_pixverse._api.waiting.ClipWaiter`; its event is the same as a clip trigger's.
+- **One listing per account** when its earliest clip in flight is expected final (learnt from
+  the clips seen to end: :class:`~airflow_provider_pixverse._api.finish_estimate.FinishEstimate`),
+  and at least every ``poll_interval`` from the last one's start, takes in the finals of every
+  part in flight there; a clip the listing does not show is looked up with its own GET. Each
+  clip's wait follows the one rule of :class:`~airflow_provider_pixverse._api.waiting.ClipWaiter`;
+  its event is the same as a clip trigger's.
 - **A lost run is found again.** Before its first create, a run looks through each account's
   newest clips for the jobs its queue's intents made (:func:`~airflow_provider_pixverse._api.intent.match_lost_jobs`):
   a run cut short (a killed triggerer) and started again pays for nothing twice.
@@ -44,9 +46,10 @@ from airflow_provider_pixverse._api.errors import (
     PixVerseResponseError,
     PixVerseServerError,
 )
+from airflow_provider_pixverse._api.finish_estimate import FinishEstimate
 from airflow_provider_pixverse._api.ids import account_of
 from airflow_provider_pixverse._api.intent import match_lost_jobs, search_depth
-from airflow_provider_pixverse._api.waiting import ClipWaiter
+from airflow_provider_pixverse._api.waiting import FAILED, SUCCESS, ClipWaiter
 from airflow_provider_pixverse.batch_records import CorpusRun, FlyingPart, QueuedPart
 
 if TYPE_CHECKING:
@@ -120,6 +123,9 @@ class CorpusDriver:
         self.run_result = CorpusRun()
         self._flying: dict[str | None, dict[str, tuple[str, ClipWaiter]]] = {e: {} for e in windows.accounts}
         self._not_before = dict.fromkeys(windows.accounts, 0.0)
+        self._timing = {email: FinishEstimate(poll_interval) for email in windows.accounts}
+        self._created_at: dict[str, float] = {}  # the clips this run created, when
+        self._seen_running: dict[str, float] = {}  # when a listing last saw each clip not final
         self._creating = 0
         self._changed = asyncio.Event()
         self._progress_at = self.clock.time()  # the last accepted create or clip that ended
@@ -218,8 +224,9 @@ class CorpusDriver:
             await self._fill(email)
             flying = self._flying[email]
             now = self.clock.time()
-            if flying:
-                due = (last_poll if last_poll is not None else now) + self.poll_interval
+            if flying:  # when the earliest clip is expected final, within an interval of the last listing
+                created = [self._created_at[audio_id] for audio_id in flying if audio_id in self._created_at]
+                due = self._timing[email].next_listing(now, last_poll, created)
             elif self.queue and self._not_before[email] > now:
                 # Refused busy: nothing to create before Retry-After (and the capacity timeout is looked at then).
                 due = min(self._not_before[email], self._progress_at + self.capacity_timeout)
@@ -230,7 +237,7 @@ class CorpusDriver:
             await self.clock.asleep(max(min(due, self.end_time) - now, 0.0))
             if flying and not self._over():
                 last_poll = self.clock.time()
-                await self._poll(email)
+                await self._poll(email, last_poll)
                 self._wake()
 
     async def _fill(self, email: str | None) -> None:
@@ -293,14 +300,16 @@ class CorpusDriver:
 
     def _took(self, ref: str, audio_id: str, email: str | None) -> None:
         self.run_result.created[ref] = audio_id
-        self._take_flying(ref, audio_id, email, self.clock.time() + self.wait_timeout)
+        now = self.clock.time()
+        self._created_at[audio_id] = now
+        self._take_flying(ref, audio_id, email, now + self.wait_timeout)
 
     def _take_flying(self, ref: str, audio_id: str, email: str | None, deadline: float) -> None:
         waiter = ClipWaiter(audio_id, deadline, self.poll_interval, started=self.started, policy=self.hook.retry_policy)
         self._flying[email][audio_id] = (ref, waiter)
 
-    async def _poll(self, email: str | None) -> None:
-        """One listing of the account; a GET for each clip in flight it does not show; the finals taken in."""
+    async def _poll(self, email: str | None, at: float) -> None:
+        """One listing of the account (begun ``at``); a GET for each clip in flight it does not show; the finals in."""
         flying = self._flying[email]
         wanted = frozenset(flying)
         listed: dict[str, SpeechClip] = {}
@@ -322,11 +331,17 @@ class CorpusDriver:
             decision = waiter.after(answer, self.clock.time())
             if decision.note and listing_error is None:
                 self.log.debug("%s", decision.note)
-            if decision.event is not None:
-                del flying[audio_id]
-                self.windows.ended(email)
-                self._progress_at = self.clock.time()
-                self.run_result.events.append({**decision.event, "ref": ref})
+            if decision.event is None:
+                self._seen_running[audio_id] = at
+                continue
+            del flying[audio_id]
+            self.windows.ended(email)
+            self._progress_at = self.clock.time()
+            self.run_result.events.append({**decision.event, "ref": ref})
+            created = self._created_at.pop(audio_id, None)
+            running = self._seen_running.pop(audio_id, None)
+            if created is not None and decision.event["status"] in (SUCCESS, FAILED):
+                self._timing[email].observe(created, at, running)
 
     # -- a run cut short --------------------------------------------------------------------------
 
