@@ -135,6 +135,9 @@ class BatchRounds(PixVerseBaseCreatingOperator):
                 self._fail(request, f"the create of part {part.index} was refused: {reason}")
         finals: dict[str, FinalClip] = {}
         for one in event.get("events") or []:
+            known = parts.get(str(one.get("ref")))
+            if known is not None and known[1].audio_id is None and known[1].clip is None and one.get("audio_id"):
+                known[1].audio_id = str(one["audio_id"])  # a state planned again (resumed without it) learns its clip
             if one.get("status") == TIMEOUT and one.get("ref") in parts:
                 request, part = parts[one["ref"]]
                 part.audio_id = None

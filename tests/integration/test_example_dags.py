@@ -74,6 +74,7 @@ def test_a_corpus_over_two_accounts_into_s3(
 ) -> None:
     import json
 
+    from airflow_provider_pixverse._compat import HAS_TASK_STATE_STORE
     from airflow_provider_pixverse.model_list import forget_model_lists
 
     forget_model_lists()
@@ -98,7 +99,10 @@ def test_a_corpus_over_two_accounts_into_s3(
     assert same[0] == same[1] and same[0].startswith(b"ID3")
     lines = s3_bucket.Object("spoken/manifest.jsonl").get()["Body"].read().decode().splitlines()
     entries = {entry["name"]: entry for entry in map(json.loads, lines)}
-    assert set(entries) == set(articles) and {entry["status"] for entry in entries.values()} == {"done"}
+    # Airflow 2.11's dag.test resumes a task with the event alone (it drops the deferral's kwargs, which
+    # carry the corpus's state before 3.3): the task plans again and finds what it wrote as "reused".
+    written = {"done"} if HAS_TASK_STATE_STORE else {"done", "reused"}
+    assert set(entries) == set(articles) and {entry["status"] for entry in entries.values()} <= written
 
     again = run_dag(EXAMPLES / "example_pixverse_corpus.py", "example_pixverse_corpus", conf)
     assert again.state == "success"

@@ -316,6 +316,27 @@ def test_a_corpus_that_does_not_defer_runs_the_same_engine_in_the_worker(
     assert pixverse_sandbox.jobs_high_water(A) == 3
 
 
+def test_a_task_resumed_with_the_event_alone_plans_again_and_pays_nothing_twice(
+    pixverse_sandbox: PixVerseSandbox, tmp_path: Path
+) -> None:
+    """Airflow 2.11's dag.test resumes with the event alone (no state store, the deferral's kwargs dropped)."""
+    pixverse_sandbox.set_max_jobs(3)
+    ctx: dict[str, Any] = {"ti": RecordingTaskInstance()}  # no task state store
+    operator = batch(corpus(7), tmp_path, accounts=[{"email": "sandbox@example.com", "max_jobs": 3}])
+    resume: Any = functools.partial(operator.execute, ctx)
+    for _ in range(20):
+        try:
+            result = resume()
+            break
+        except TaskDeferred as deferred:
+            event = asyncio.run(_fire(deferred.trigger))
+            resume = functools.partial(getattr(operator, deferred.method_name), ctx, event=event)
+    else:
+        raise AssertionError("still deferring after 20 deferrals")
+    assert accepted(pixverse_sandbox) == 7 and result["counts"]["failed"] == 0
+    assert result["counts"]["done"] + result["counts"]["reused"] == 7
+
+
 def test_the_trigger_carries_the_texts_but_never_the_token(pixverse_sandbox: PixVerseSandbox, tmp_path: Path) -> None:
     with pytest.raises(TaskDeferred) as deferred:
         batch(corpus(2), tmp_path).execute(context())
