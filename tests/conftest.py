@@ -58,6 +58,21 @@ def airflow_db() -> Path:
     return AIRFLOW_HOME
 
 
+@pytest.fixture(autouse=True)
+def _triggers_fire_when_ready(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In this process a trigger's event goes to its task at once: no settle time.
+
+    The settle time (``_api.capacity.SETTLE_SECONDS``) keeps a trigger from firing seconds after its
+    task deferred, which a real scheduler may mishandle (see there); the triggers run here by the
+    tests and ``dag.test()`` have no scheduler. Airflow's own processes (the e2e and distributed
+    suites) keep it. A test marked ``real_settle`` keeps it too.
+    """
+    if request.node.get_closest_marker("real_settle") is None:
+        from airflow_provider_pixverse._api import capacity
+
+        monkeypatch.setattr(capacity, "SETTLE_SECONDS", 0.0)
+
+
 S3_CONN_ID = "aws_pixverse_test"
 
 

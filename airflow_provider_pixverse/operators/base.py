@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowTaskTimeout, BaseOperator, BaseOperatorLink, XCom
 
+from airflow_provider_pixverse._api import capacity
 from airflow_provider_pixverse._api.errors import PixVerseError
 from airflow_provider_pixverse._api.media import check_media_url, without_userinfo
 from airflow_provider_pixverse._api.waiting import (
@@ -121,6 +122,7 @@ class ClipWaitMixin(BaseOperator):
             "pixverse_conn_id": self.pixverse_conn_id,
             "poll_interval": waiting.poll_interval,
             "started": started,
+            "not_before": self.hook.clock.time() + capacity.SETTLE_SECONDS,  # see capacity.SETTLE_SECONDS
         }
         if len(waiting.pending) == 1:
             trigger: PixVerseSpeechTrigger = PixVerseSpeechTrigger(audio_id=waiting.pending[0], **common)

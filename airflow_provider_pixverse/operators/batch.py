@@ -12,7 +12,7 @@ import math
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_pixverse._api.capacity import SETTLE_SECONDS
+from airflow_provider_pixverse._api import capacity
 from airflow_provider_pixverse._api.cost import check_max_credits, plain_credits
 from airflow_provider_pixverse.exceptions import PixVerseBatchItemsFailedError
 from airflow_provider_pixverse.operators.base import DEFAULT_MAX_BYTES, DEFERRAL_GRACE_SECONDS
@@ -233,7 +233,7 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
             "windows": windows.to_json(),
             "end_time": end_time,
             "deferred_at": now,
-            "not_before": now + SETTLE_SECONDS,
+            "not_before": now + capacity.SETTLE_SECONDS,
             "pixverse_conn_id": self.pixverse_conn_id,
             "poll_interval": self.poll_interval,
             "wait_timeout": self.wait_timeout,

@@ -17,7 +17,8 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_pixverse._api.capacity import SETTLE_SECONDS, check_capacity_timeout, not_before
+from airflow_provider_pixverse._api import capacity
+from airflow_provider_pixverse._api.capacity import check_capacity_timeout, not_before
 from airflow_provider_pixverse._api.create import build_create_form
 from airflow_provider_pixverse._api.errors import (
     PixVerseAccountBusyError,
@@ -170,7 +171,7 @@ class PixVerseBaseCreatingOperator(PixVerseBaseClipOperator):
             return since
         from airflow_provider_pixverse.triggers.capacity import PixVerseAccountCapacityTrigger
 
-        earliest = min(max(earliest, now + SETTLE_SECONDS), end_time)  # see SETTLE_SECONDS
+        earliest = min(max(earliest, now + capacity.SETTLE_SECONDS), end_time)  # see capacity.SETTLE_SECONDS
 
         max_jobs = self.settings.get("max_jobs")
         self.defer(

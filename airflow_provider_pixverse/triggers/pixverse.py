@@ -53,6 +53,8 @@ class PixVerseSpeechTrigger(SharedAccountPoll, BaseEventTrigger):
     :param pixverse_conn_id: The ``pixverse`` connection (the trigger never holds the token).
     :param poll_interval: Seconds between polls while a clip is not final.
     :param started: When the task started waiting (UNIX time), for the log lines.
+    :param not_before: Never fire before this (UNIX time): the task sets it ``SETTLE_SECONDS`` after it
+        deferred (Airflow 3.2-3.3 may fail a task whose trigger fires seconds after it deferred).
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class PixVerseSpeechTrigger(SharedAccountPoll, BaseEventTrigger):
         pixverse_conn_id: str = "pixverse_default",
         poll_interval: float = 10.0,
         started: float | None = None,
+        not_before: float | None = None,
     ) -> None:
         super().__init__()
         if (audio_id is None) == (audio_ids is None):
@@ -76,6 +79,7 @@ class PixVerseSpeechTrigger(SharedAccountPoll, BaseEventTrigger):
         self.pixverse_conn_id = pixverse_conn_id
         self.poll_interval = poll_interval
         self.started = started
+        self.not_before = not_before
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """The class path and every constructor argument (no secret among them)."""
@@ -90,6 +94,8 @@ class PixVerseSpeechTrigger(SharedAccountPoll, BaseEventTrigger):
                 "pixverse_conn_id": self.pixverse_conn_id,
                 "poll_interval": self.poll_interval,
                 "started": self.started,
+                # Only when set: a trigger of an earlier release serializes (and reads) no such key.
+                **({"not_before": self.not_before} if self.not_before is not None else {}),
             },
         )
 
@@ -128,6 +134,7 @@ class PixVerseSpeechTrigger(SharedAccountPoll, BaseEventTrigger):
                         NEEDS.unwant(group, audio_id)
                     if waiting.done:
                         break
+            await self._settle(clock)
             yield TriggerEvent(self._event(waiting))
         finally:
             for audio_id in waiting.pending:
@@ -146,9 +153,15 @@ class PixVerseSpeechTrigger(SharedAccountPoll, BaseEventTrigger):
                     self._log_note(waiting.after(audio_id, await _poll(hook, audio_id), clock.time()).note)
                     if waiting.done:
                         break
+            await self._settle(clock)
             yield TriggerEvent(self._event(waiting))
         finally:
             await hook.aclose()
+
+    async def _settle(self, clock: Any) -> None:
+        """Hold the event until ``not_before`` (see the class)."""
+        if self.not_before is not None:
+            await clock.asleep(max(self.not_before - clock.time(), 0.0))
 
     def _waiting(self, hook: PixVerseHook) -> ClipsWaiter:
         now = hook.clock.time()

@@ -33,12 +33,6 @@ def _fresh_model_list() -> None:
     forget_model_lists()
 
 
-@pytest.fixture(autouse=True)
-def _no_settle(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The triggers here fire as soon as their run ends (the settle time guards against an Airflow race only)."""
-    monkeypatch.setattr("airflow_provider_pixverse.operators.batch.SETTLE_SECONDS", 0.0)
-
-
 def batch(texts: Any, destination: Path, **kwargs: Any) -> PixVerseBatchTextToSpeechOperator:
     kwargs.setdefault("poll_interval", 0.05)
     return PixVerseBatchTextToSpeechOperator(

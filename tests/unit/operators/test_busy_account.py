@@ -86,6 +86,7 @@ def test_deferrable_defers_to_the_capacity_trigger_after_one_refused_create(pixv
     assert pixverse_sandbox.token not in json.dumps(kwargs)
 
 
+@pytest.mark.real_settle
 def test_a_capacity_trigger_never_fires_within_seconds_of_its_deferral(pixverse_sandbox: PixVerseSandbox) -> None:
     """Airflow 3.2-3.3 fails a task whose trigger fires right after its deferral (apache/airflow#67287)."""
     from airflow_provider_pixverse._api.capacity import SETTLE_SECONDS
