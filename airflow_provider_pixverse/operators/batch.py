@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_pixverse._api import capacity
 from airflow_provider_pixverse._api.cost import check_max_credits, plain_credits
-from airflow_provider_pixverse.exceptions import PixVerseBatchItemsFailedError
+from airflow_provider_pixverse.exceptions import PixVerseBatchItemsFailedError, PixVerseInvalidInputError
 from airflow_provider_pixverse.operators.base import DEFAULT_MAX_BYTES, DEFERRAL_GRACE_SECONDS
 from airflow_provider_pixverse.operators.batch_accounts import AccountWindows, connection_accounts, parse_accounts
 from airflow_provider_pixverse.operators.batch_items import read_items
@@ -26,6 +26,7 @@ from airflow_provider_pixverse.operators.batch_manifest import (
     write_manifest,
 )
 from airflow_provider_pixverse.operators.batch_plan import BatchPlanning
+from airflow_provider_pixverse.operators.batch_run import DEFAULT_PARTS_PER_RUN, MAX_PARTS_PER_RUN
 from airflow_provider_pixverse.operators.batch_state import (
     BATCH_STATE_KEY,
     DONE,
@@ -59,7 +60,7 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
        logged and pushed to XCom (``pixverse_credits_estimate``), and ``max_credits`` refuses the
        task over it before the first create.
     3. **Windows, filled as slots free.** The parts to create go, a queue at a time (at most
-       500 parts, 1 MiB of text), to the corpus's engine
+       ``parts_per_run`` parts, 500 by default, and 1 MiB of text), to the corpus's engine
        (:class:`~airflow_provider_pixverse.batch_driver.CorpusDriver`): each account takes the
        next part whenever one of its slots frees (never more in flight on an account than its
        window, counting what this task has in flight there), so the accounts share the work in
@@ -70,7 +71,7 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
        (:class:`~airflow_provider_pixverse.triggers.batch.PixVerseBatchTrigger`), and fires once its
        queue is all created (what still flies goes on in the next run), or, with nothing left to
        queue, once every part is final. The task therefore **resumes once per queue**: about
-       ``parts / 500 + 1`` times in all, whatever the accounts' limits, instead of once per clip
+       ``parts / parts_per_run + 1`` times in all, whatever the accounts' limits, instead of once per clip
        (a resume costs the Airflow round trip of a task instance, which is what this operator
        avoids). With ``deferrable=False`` the same engine runs in the worker.
     5. **Write.** On each resume the finals are taken in (a FAILED part is sent again alone up to
@@ -106,6 +107,8 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
     :param overwrite: Replace objects that hold other content (by default the task fails before paying).
     :param max_bytes: Refuse a part larger than this (default 1 GiB; ``None`` for no cap).
     :param manifest_name: The manifest's name in ``destination``.
+    :param parts_per_run: The most parts one run of the engine (one deferral) creates (1 to 5,000;
+        and at most 1 MiB of their text): fewer means more resumes, and the MP3s written sooner.
 
     ``model`` and the other create settings, ``resubmit_on_failure``, ``on_lost_answer``,
     ``capacity_timeout`` (how long every account may stay busy with parts still to create),
@@ -138,6 +141,7 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
         overwrite: bool = False,
         max_bytes: int | None = DEFAULT_MAX_BYTES,
         manifest_name: str = MANIFEST_NAME,
+        parts_per_run: int = DEFAULT_PARTS_PER_RUN,
         **kwargs: Any,
     ) -> None:
         super().__init__(text="", voice_id=voice_id, **kwargs)  # type: ignore[arg-type]
@@ -150,6 +154,11 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
         self.overwrite = overwrite
         self.max_bytes = max_bytes
         self.manifest_name = manifest_name
+        if isinstance(parts_per_run, bool) or not isinstance(parts_per_run, int):
+            raise PixVerseInvalidInputError(f"parts_per_run={parts_per_run!r} must be a whole number")
+        if not 1 <= parts_per_run <= MAX_PARTS_PER_RUN:
+            raise PixVerseInvalidInputError(f"parts_per_run={parts_per_run} must be from 1 to {MAX_PARTS_PER_RUN}")
+        self.parts_per_run = parts_per_run
 
     # -- the task -------------------------------------------------------------------------------
 

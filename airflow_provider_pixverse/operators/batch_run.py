@@ -3,7 +3,7 @@
 The steps of :class:`~airflow_provider_pixverse.operators.batch.PixVerseBatchTextToSpeechOperator`
 between its plan and its manifest, each deciding one thing:
 
-- :meth:`BatchRounds._queue`: the next parts to create (up to :data:`MAX_QUEUED_PARTS` and
+- :meth:`BatchRounds._queue`: the next parts to create (up to ``parts_per_run`` and
   :data:`MAX_QUEUED_TEXT_BYTES` of text), each given an intent (saved in one save before the run).
   One run of the engine (:class:`~airflow_provider_pixverse.batch_driver.CorpusDriver`, in the
   triggerer or in the worker) creates them as the accounts' slots free and waits;
@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 
 # One run of the engine (one deferral) takes at most this many parts and this much text: the
 # trigger's kwargs stay small whatever the corpus, and the task resumes about once per this many parts.
-MAX_QUEUED_PARTS = 500
+DEFAULT_PARTS_PER_RUN = 500
+MAX_PARTS_PER_RUN = 5000
 MAX_QUEUED_TEXT_BYTES = 1024 * 1024
 SAVE_EVERY_WRITES = 50  # writes between two saves of the corpus's state
 
@@ -72,6 +73,7 @@ class BatchRounds(PixVerseBaseCreatingOperator):
 
     max_bytes: int | None
     overwrite: bool
+    parts_per_run: int
     storage_conn_id: str | None
 
     # -- creating and waiting: one run of the corpus's engine ---------------------------------------
@@ -87,7 +89,7 @@ class BatchRounds(PixVerseBaseCreatingOperator):
                     continue
                 speech = self._item_part(items[request.key], part)
                 size = len(speech.text.encode())
-                if queue and (len(queue) >= MAX_QUEUED_PARTS or text_bytes + size > MAX_QUEUED_TEXT_BYTES):
+                if queue and (len(queue) >= self.parts_per_run or text_bytes + size > MAX_QUEUED_TEXT_BYTES):
                     return queue
                 part.intent = CreateIntent.of(speech, email=None, now=now).to_json()
                 queue.append(QueuedPart(part_ref(request.key, part.index), speech, now))

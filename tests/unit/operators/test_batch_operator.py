@@ -301,11 +301,11 @@ def test_a_trigger_cut_short_mid_queue_and_run_again_creates_nothing_twice(
 
 
 def test_a_corpus_that_does_not_defer_runs_the_same_engine_in_the_worker(
-    pixverse_sandbox: PixVerseSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pixverse_sandbox: PixVerseSandbox, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr("airflow_provider_pixverse.operators.batch_run.MAX_QUEUED_PARTS", 4)  # three runs
     pixverse_sandbox.set_max_jobs(3, email=A)
-    result = batch(corpus(10), tmp_path, accounts={A: 3}, deferrable=False).execute(context())
+    operator = batch(corpus(10), tmp_path, accounts={A: 3}, deferrable=False, parts_per_run=4)  # three runs
+    result = operator.execute(context())
     assert result["counts"]["done"] == 10 and accepted(pixverse_sandbox) == 10
     assert pixverse_sandbox.jobs_high_water(A) == 3
 
@@ -329,6 +329,20 @@ def test_a_task_resumed_with_the_event_alone_plans_again_and_pays_nothing_twice(
         raise AssertionError("still deferring after 20 deferrals")
     assert accepted(pixverse_sandbox) == 7 and result["counts"]["failed"] == 0
     assert result["counts"]["done"] + result["counts"]["reused"] == 7
+
+
+@pytest.mark.parametrize("value", [0, 5001, 2.5, True, "100"])
+def test_parts_per_run_out_of_range_is_refused_naming_it(value: Any, tmp_path: Path) -> None:
+    with pytest.raises(PixVerseInvalidInputError, match="parts_per_run="):
+        batch(corpus(1), tmp_path, parts_per_run=value)
+
+
+def test_a_queue_of_parts_per_run_parts_a_run_and_the_task_resumes_once_per_queue(
+    pixverse_sandbox: PixVerseSandbox, tmp_path: Path
+) -> None:
+    result, triggers = run_deferred(batch(corpus(10), tmp_path, parts_per_run=4), context())
+    assert [len(trigger.queue) for trigger in triggers if trigger.queue] == [4, 4, 2]
+    assert result["counts"]["done"] == 10 and accepted(pixverse_sandbox) == 10
 
 
 def test_the_trigger_carries_the_texts_but_never_the_token(pixverse_sandbox: PixVerseSandbox, tmp_path: Path) -> None:
