@@ -593,18 +593,23 @@ class Kill:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
-def trigger_started(logs: Path, task_folder: str, triggerer_job: int, after: float) -> float | None:
+def trigger_started(
+    logs: Path, task_folder: str, triggerer_job: int, after: float, trigger_id: int | None = None
+) -> float | None:
     """When a triggerer job first started a trigger of a task after ``after``, from the task's trigger logs.
 
     ``task_folder`` is the task's log folder under ``dag_id=.../run_id=...``: ``task_id=create/map_index=3``,
-    or ``task_id=speak`` for a task that is not mapped.
+    or ``task_id=speak`` for a task that is not mapped; ``trigger_id`` narrows it to one trigger. A trigger
+    log is one file per try and triggerer job, which the next trigger of that try on that job replaces:
+    it tells about the latest trigger only.
     """
+    ending = " starting" if trigger_id is None else f"(ID {trigger_id}) starting"
     starts = []
     for log in logs.glob(f"dag_id=*/run_id=*/{task_folder}/*.trigger.{triggerer_job}.log"):
         for line in log.read_text(errors="replace").splitlines():
             with contextlib.suppress(ValueError):
                 entry = json.loads(line)
-                if str(entry.get("event", "")).endswith(" starting"):
+                if str(entry.get("event", "")).endswith(ending):
                     at = datetime.fromisoformat(entry["timestamp"]).timestamp()
                     if at > after:
                         starts.append(at)
