@@ -493,6 +493,7 @@ def test_corpus_survives_kills_and_a_database_restart(capsys: pytest.CaptureFixt
         def after(kill: Kill, at: float | None) -> str:
             return "never" if at is None or kill.killed_at is None else f"{at - kill.killed_at:.1f} s"
 
+        tries_text = "; ".join(f"{n}: {state}, last on {host}" for n, (host, state) in sorted(tries.items()))
         w, t, s, p = run.kills
         assert w.killed_at and t.killed_at and s.killed_at and p.killed_at
         lines = [
@@ -502,7 +503,7 @@ def test_corpus_survives_kills_and_a_database_restart(capsys: pytest.CaptureFixt
             f"{QUEUED_SECONDS + GENERATING_SECONDS:g} s after their create",
             f"creates: {outcomes.get('accepted', 0)} accepted (one per text), {len(busy)} busy (429), "
             f"{len(refused)} refused; clips per account {per_account}; jobs high water {high_water}",
-            f"task: {len(tries)} tries ({', '.join(f'{n}: {h} {st}' for n, (h, st) in sorted(tries.items()))}); "
+            f"task: {len(tries)} tries ({tries_text}); "
             f"deferred {deferred_logged} times and ran {executions} times ({executions - len(tries)} resumes) by "
             f"its logs; {len(run.triggers_seen)} deferrals seen in the database",
             f"1 worker: {w.victim} SIGKILLed while the task (try 1) downloaded {w.notes['held']} "
