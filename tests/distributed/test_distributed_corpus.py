@@ -77,6 +77,7 @@ CORPUS: dict[str, str] = DAG.corpus(ITEMS)
 POLL_INTERVAL = 1.0  # the operator's poll_interval
 QUEUED_SECONDS, GENERATING_SECONDS = 0.5, 1.5  # the sandbox's clock: a clip is final 2 s after its create
 SLOW_GENERATING_SECONDS = 25.0  # the clips of the window whose triggerer is killed (longer than a failover)
+MIN_WAIT_LEFT = 15.0  # the triggerer is killed while its trigger waits this long at least for a slow clip
 WORKER_HOLD_SECONDS = 30.0  # the download held until the test has killed its worker
 POSTGRES_HOLD_SECONDS = 8.0  # the download held while PostgreSQL restarts
 # Where in the corpus (accepted creates / ITEMS) each fault may come, at the earliest; each also waits
@@ -235,17 +236,20 @@ class CorpusRun:
                 kill.notes |= {"slow_since": time.time(), "accepted_before_slow": self.accepted}
                 self.sandbox.set_clock(QUEUED_SECONDS, SLOW_GENERATING_SECONDS)
                 return False
+            if self.accepted > kill.notes.get("accepted_seen", kill.notes["accepted_before_slow"]):
+                # A slow clip was created (by the task or, later, by its trigger) by now at the latest.
+                kill.notes |= {"accepted_seen": self.accepted, "slow_created": time.time()}
             if "slow_created" not in kill.notes:
-                if self.accepted <= kill.notes["accepted_before_slow"]:
-                    return False
-                kill.notes["slow_created"] = time.time()  # a slow clip exists from here at the latest
+                return False
+            # Mid-wait: the newest slow clip has at least MIN_WAIT_LEFT to go, longer than a failover takes.
+            slow_final = kill.notes["slow_created"] + QUEUED_SECONDS + SLOW_GENERATING_SECONDS
+            if time.time() > slow_final - MIN_WAIT_LEFT:
+                return False  # too late in this wait: the next slow clip opens the next chance
             jobs = {job: name for name, job in self.db.running_jobs("TriggererJob").items()}
             job = self.ti.get("triggerer_id")
             created = self.ti.get("trigger_created")
             if self.ti.get("state") != "deferred" or job not in jobs or created is None:
                 return False
-            if created < kill.notes["slow_created"]:
-                return False  # the deferral of a window sent before the clock changed: its clips are quick
             folder, trigger = f"task_id={TASK_ID}", self.ti["trigger_id"]
             started = trigger_started(self.cluster.home / "logs", folder, job, created - 1, trigger_id=trigger)
             if started is None:
@@ -254,7 +258,8 @@ class CorpusRun:
             assert heirs, f"no other triggerer runs: {jobs}"
             kill.victim, kill.task = jobs[job], f"trigger {self.ti['trigger_id']}"
             kill.notes |= {"accepted": self.accepted, "dead_job": job, "trigger": self.ti["trigger_id"]}
-            kill.notes["in_flight"] = self.accepted - kill.notes["accepted_before_slow"]
+            kill.notes["in_flight"] = self.accepted - kill.notes["accepted_before_slow"]  # slow clips made so far
+            kill.notes["wait_left"] = slow_final - time.time()
             self.cluster.retire(self.cluster.process(kill.victim))
             kill.killed_at = time.time()
             self.sandbox.set_clock(QUEUED_SECONDS, GENERATING_SECONDS)  # the clips in flight stay slow
@@ -513,7 +518,8 @@ def test_corpus_survives_kills_and_a_database_restart(capsys: pytest.CaptureFixt
             f"{after(w, first_after(requests_seen, w.killed_at))}, next accepted create after "
             f"{after(w, first_after(requests_seen, w.killed_at, accepted_create=True))}",
             f"2 triggerer: {t.victim} SIGKILLed holding trigger {t.notes['trigger']} (the task deferred, "
-            f"{t.notes['in_flight']} clips of {QUEUED_SECONDS + SLOW_GENERATING_SECONDS:g} s in flight); "
+            f"{t.notes['in_flight']} clips of {QUEUED_SECONDS + SLOW_GENERATING_SECONDS:g} s made, the newest "
+            f"{t.notes['wait_left']:.1f} s from final); "
             f"the trigger moved to {t.resumed_on} after {after(t, t.detected_at)} and fired after "
             f"{after(t, t.notes.get('fired_at'))}; the task ran again after {after(t, t.notes.get('resumed_at'))}; "
             f"next accepted create after {after(t, first_after(requests_seen, t.killed_at, accepted_create=True))}",
