@@ -76,7 +76,11 @@ test-airflow-3.0: .venv-airflow-$(AIRFLOW_3_0)/.installed
 	.venv-airflow-$(AIRFLOW_3_0)/bin/python -m pytest $(SMOKE_TESTS) $(PYTEST_ARGS)
 
 # A distributed Airflow on this machine (tests/distributed, never part of `make test`): PostgreSQL, Redis,
-# CeleryExecutor with two workers, two triggerers, the sandbox and moto, with faults injected mid-run.
+# CeleryExecutor with two workers, two triggerers, the sandbox and moto, with faults injected mid-run. Two runs:
+# test_distributed_run.py (100 clips, mapped create and download tasks; workers and a triggerer killed) and
+# test_distributed_corpus.py (300 texts in one PixVerseBatchTextToSpeechOperator task over two accounts; a worker,
+# a triggerer and the scheduler killed, PostgreSQL restarted), about 6 and 7 minutes on a 2-core machine
+# (13 minutes for both, measured).
 # Debian's postgresql and redis-server are installed when missing; Airflow's celery and postgres extras
 # go into .venv (the `distributed` dependency group pins celery<5.7).
 .PHONY: test-distributed

@@ -18,26 +18,33 @@ Everything is checked from outside: the metadata database, the sandbox's request
 from __future__ import annotations
 
 import collections
-import contextlib
-import json
 import math
 import os
 import re
-import shutil
-import signal
 import statistics
-import tempfile
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-import boto3
 import pytest
-import requests
-from distributed.cluster import Cluster, Database, SandboxClient, log_says
+from distributed.cluster import (
+    FAST_FAILOVER,
+    WORKER_CONCURRENCY,
+    Cluster,
+    Database,
+    Kill,
+    SandboxClient,
+    api_path,
+    cluster_run,
+    epoch,
+    list_objects,
+    object_versions,
+    s3_client,
+    trigger_started,
+    worker_args,
+)
 
 from airflow_provider_pixverse.operators.pixverse import AUDIO_ID_STATE_KEY
 
@@ -59,26 +66,7 @@ STALL_SECONDS = 60.0  # the delay faults that hold a request open until the test
 CREATE_STALL_SECONDS = 8.0
 CREATE_PATH = "/speech/create"
 MIN_TRIGGERS_AT_KILL = 8  # the busier triggerer is killed once it runs at least this many triggers
-WORKER_CONCURRENCY = 4
-HEARTBEAT_TIMEOUT = 15  # [scheduler] task_instance_heartbeat_timeout: how long a dead worker's task waits
 RUN_TIMEOUT = 720.0
-
-FAST_FAILOVER = {
-    # Two workers of WORKER_CONCURRENCY slots: nothing waits in the queue for a slot that exists.
-    "AIRFLOW__CORE__PARALLELISM": str(2 * WORKER_CONCURRENCY),
-    "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
-    # A task whose worker died is failed (and retried) once its heartbeat is this old (default 300 s).
-    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
-    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
-    "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "2",
-    # A message a killed worker had taken but not started would stay queued for 600 s by default.
-    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "90",
-    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "10",
-    # A triggerer whose heartbeat (every second) is this old loses its triggers to a live one. Lower than
-    # the default 30 s to keep the test short; not as low as the e2e tests' 5 s, which a busy two-core
-    # machine can miss while the triggerer is alive.
-    "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
-}
 
 
 @dataclass(frozen=True)
@@ -124,24 +112,6 @@ def map_index_of(prompt: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def epoch(value: datetime | None) -> float | None:
-    """A database timestamp as UNIX time (the sandbox's clock)."""
-    return None if value is None else value.timestamp()
-
-
-@dataclass
-class Kill:
-    """One SIGKILL and what followed it."""
-
-    name: str
-    victim: str = ""  # the process killed
-    task: str = ""  # the task instance it was running, e.g. create[99]
-    killed_at: float | None = None
-    detected_at: float | None = None  # the scheduler failed the killed try (or moved the triggers)
-    resumed_on: str = ""  # the process that took the work over
-    notes: dict[str, Any] = field(default_factory=dict)
-
-
 class Run:
     """The DAG run, the components and the three kill scenarios, stepped by one monitoring loop."""
 
@@ -183,8 +153,7 @@ class Run:
 
     def triggerer_jobs(self) -> dict[str, int]:
         """Running triggerer name -> its job id."""
-        rows = self.db.rows("SELECT hostname, id FROM job WHERE job_type = 'TriggererJob' AND state = 'running'")
-        return {str(r[0]): int(r[1]) for r in rows}
+        return self.db.running_jobs("TriggererJob")
 
     def triggers_of(self, job_id: int) -> dict[int, int]:
         """Trigger id -> the create map index it waits for, for the triggers a triggerer job runs."""
@@ -213,7 +182,7 @@ class Run:
 
     def worker(self, name: str) -> Any:
         """The worker process called ``name``."""
-        return next(p for p in self.cluster.airflow if p.name == name)
+        return self.cluster.process(name)
 
     def _fault_taken(self, mark: str) -> bool:
         return not any(f.get("path_contains") == mark for f in self.sandbox.pending_faults())
@@ -343,7 +312,7 @@ class Run:
         answered = {
             api_path(r["raw_path"]) for r in self.sandbox.requests() if r["kind"] == "media" and r["status"] is not None
         }
-        keys = {o["Key"] for o in list_objects(self.s3)}
+        keys = {o["Key"] for o in list_objects(self.s3, BUCKET)}
         if any(".part" in key for key in keys):
             return False
         return all(f"{PREFIX}{name_of[path]}" in keys for path in answered if path in name_of)
@@ -361,58 +330,11 @@ class Run:
         return [self.triggerer, self.sent, self.create, self.download]
 
 
-def worker_args(name: str) -> list[str]:
-    """``airflow celery worker`` as ``name``: no log server (it would bind every interface)."""
-    return ["celery", "worker", "--celery-hostname", f"{name}@%h", "--skip-serve-logs", "--without-mingle"]
-
-
-def list_objects(s3: Any) -> list[dict[str, Any]]:
-    """Every object in the bucket."""
-    objects: list[dict[str, Any]] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
-        objects.extend(page.get("Contents", []))
-    return objects
-
-
-def trigger_started(logs: Path, map_index: int, triggerer_job: int, after: float) -> float | None:
-    """When the triggerer job first started create[map_index]'s trigger after ``after``, from its trigger log."""
-    pattern = f"dag_id={DAG_ID}/run_id=*/task_id=create/map_index={map_index}/*.trigger.{triggerer_job}.log"
-    starts = []
-    for log in logs.glob(pattern):
-        for line in log.read_text(errors="replace").splitlines():
-            with contextlib.suppress(ValueError):
-                entry = json.loads(line)
-                if str(entry.get("event", "")).endswith(" starting"):
-                    at = datetime.fromisoformat(entry["timestamp"]).timestamp()
-                    if at > after:
-                        starts.append(at)
-    return min(starts, default=None)
-
-
-def api_path(raw_path: str) -> str:
-    """A request's path, decoded, without its query."""
-    return unquote(urlsplit(raw_path).path)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 @pytest.mark.distributed
 @pytest.mark.timeout(900)
 def test_clips_survive_killed_workers_and_triggerer(capsys: pytest.CaptureFixture[str]) -> None:
     started = time.monotonic()
-    root = Path(tempfile.mkdtemp(prefix="pixverse-distributed-"))
-    root.chmod(0o755)  # PostgreSQL runs as another user when the test runs as root
-    dags = root / "dags"
-    dags.mkdir()
-    shutil.copy(DAG_FILE, dags / DAG_FILE.name)
-    cluster = Cluster(root, dags)
-    db: Database | None = None
-    passed = False
-    # A SIGTERM (a CI job cancelled, a timeout) stops the run like Ctrl-C: through the finally below.
-    previous_handler = signal.signal(signal.SIGTERM, _interrupt)
-    try:
+    with cluster_run("pixverse-distributed-", DAG_FILE, capsys) as cluster:
         database = cluster.start_postgres()
         broker = cluster.start_redis()
         sandbox = cluster.start_sandbox(QUEUED_SECONDS, GENERATING_SECONDS)
@@ -425,13 +347,7 @@ def test_clips_survive_killed_workers_and_triggerer(capsys: pytest.CaptureFixtur
             "delay", target="media", path_contains=numbering.media_mark(CLIPS // 2), seconds=STALL_SECONDS
         )
         endpoint = cluster.start_moto()
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        s3 = s3_client(endpoint)
         s3.create_bucket(Bucket=BUCKET)
         # With versions kept, "landed once" is countable: one version per object.
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
@@ -447,33 +363,11 @@ def test_clips_survive_killed_workers_and_triggerer(capsys: pytest.CaptureFixtur
                 "PIXVERSE_DISTRIBUTED_POLL_INTERVAL": str(POLL_INTERVAL),
             },
         )
-        cluster.migrate()
-        db = Database(f"host=127.0.0.1 port={cluster.pg_port} user=airflow dbname=airflow")
-        cluster.start_airflow("api-server", ["api-server"])
-        cluster.start_airflow("scheduler", ["scheduler", "--skip-serve-logs"])
-        cluster.start_airflow("dag-processor", ["dag-processor"])
-        for name in ("triggerer-1", "triggerer-2"):
-            cluster.start_airflow(name, ["triggerer", "--skip-serve-logs"])
-        for name in ("worker-1", "worker-2"):
-            cluster.start_airflow(name, worker_args(name))
-
-        api = f"http://127.0.0.1:{cluster.api_port}/api/v2"
-        session = requests.Session()
-        cluster.until("the api-server", lambda: session.get(f"{api}/monitor/health", timeout=5).ok)
-        cluster.until("the DAG to be parsed", lambda: session.get(f"{api}/dags/{DAG_ID}", timeout=5).ok)
-        errors = session.get(f"{api}/importErrors", timeout=5).json()["import_errors"]
-        assert not errors, f"the DAG does not import: {errors}"
-        for name in ("worker-1", "worker-2"):
-            cluster.until(f"{name} to be ready", lambda name=name: log_says(cluster.logs / f"{name}.log", " ready."))
-        run_for = Run(cluster, db, sandbox, s3, numbering, "")
-        cluster.until("both triggerers", lambda: {"triggerer-1", "triggerer-2"} <= set(run_for.triggerer_jobs()))
+        db = cluster.migrate()
+        cluster.start_components(DAG_ID)
         set_up = time.monotonic() - started
 
-        response = session.patch(f"{api}/dags/{DAG_ID}", json={"is_paused": False}, timeout=10)
-        assert response.ok, response.text
-        response = session.post(f"{api}/dags/{DAG_ID}/dagRuns", json={"logical_date": None}, timeout=10)
-        assert response.ok, response.text
-        run = Run(cluster, db, sandbox, s3, numbering, response.json()["dag_run_id"])
+        run = Run(cluster, db, sandbox, s3, numbering, cluster.start_run(DAG_ID))
         run_started = time.monotonic()
 
         deadline = run_started + RUN_TIMEOUT
@@ -535,7 +429,8 @@ def test_clips_survive_killed_workers_and_triggerer(capsys: pytest.CaptureFixtur
         assert killed_at is not None
         restarts = []
         for map_index in moved.values():
-            restarted = trigger_started(cluster.home / "logs", map_index, run.triggerer.notes["heir_job"], killed_at)
+            folder = f"task_id=create/map_index={map_index}"
+            restarted = trigger_started(cluster.home / "logs", folder, run.triggerer.notes["heir_job"], killed_at)
             assert restarted, f"create[{map_index}]'s trigger never started on {run.triggerer.resumed_on}"
             restarts.append(restarted - killed_at)
 
@@ -566,7 +461,7 @@ def test_clips_survive_killed_workers_and_triggerer(capsys: pytest.CaptureFixtur
         )
 
         # The bucket: CLIPS objects, each the sandbox's bytes, each written once, nothing temporary left.
-        objects = list_objects(s3)
+        objects = list_objects(s3, BUCKET)
         keys = sorted(o["Key"] for o in objects)
         assert not [k for k in keys if ".part" in k], f"temporary objects left: {keys}"
         expected = {f"{PREFIX}{c['name']}": c for c in clips.values()}
@@ -574,10 +469,7 @@ def test_clips_survive_killed_workers_and_triggerer(capsys: pytest.CaptureFixtur
         for key, clip in expected.items():
             body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
             assert body == sandbox.media(clip["url"]), f"{key} differs from the sandbox's media"
-        versions: dict[str, int] = {}
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=BUCKET):
-            for version in page.get("Versions", []):
-                versions[version["Key"]] = versions.get(version["Key"], 0) + 1
+        versions = object_versions(s3, BUCKET)
         written_twice = {k: n for k, n in versions.items() if k in expected and n != 1}
         assert not written_twice, f"objects written more than once: {written_twice}"
 
@@ -657,17 +549,4 @@ def test_clips_survive_killed_workers_and_triggerer(capsys: pytest.CaptureFixtur
         ]
         with capsys.disabled():
             print("\n" + "\n".join(lines), flush=True)
-        (root / "summary.txt").write_text("\n".join(lines) + "\n")
-        passed = True
-    finally:
-        cluster.stop()
-        signal.signal(signal.SIGTERM, previous_handler)
-        if db is not None:
-            db.close()
-        if passed:
-            shutil.rmtree(root, ignore_errors=True)
-        else:
-            shutil.rmtree(root / "postgres", ignore_errors=True)
-            shutil.rmtree(root / "redis", ignore_errors=True)
-            with capsys.disabled():
-                print(f"\nlogs of the failed distributed run: {cluster.logs}", flush=True)
+        (cluster.root / "summary.txt").write_text("\n".join(lines) + "\n")
