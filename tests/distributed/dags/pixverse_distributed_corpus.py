@@ -57,6 +57,8 @@ with DAG(
         accounts=ACCOUNTS,
         poll_interval=POLL_INTERVAL,
         wait_timeout=600,
+        # Three queues of 100: the task resumes and writes mid-corpus, where the worker and PostgreSQL faults hit.
+        parts_per_run=100,
         retries=RETRIES,
         retry_delay=timedelta(seconds=1),
     )
