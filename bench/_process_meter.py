@@ -7,7 +7,8 @@ waited for them). A process that ends and is reaped moves its CPU into its paren
 so the sum never loses it and never counts it twice; only a process that outlives its parent
 (re-parented to init) would leave the tree with its CPU: :class:`ProcessMeter` keeps such orphans in
 their component from the scans that saw them, counts their last CPU once they are gone, and says how
-many there were.
+many there were (one that left its tree before any scan saw it in there is not counted: a scan every
+``interval`` seconds; Airflow's components reap what they start).
 
 The scheduler's tree is split three ways, as LocalExecutor runs tasks: the scheduler itself (and
 whatever else it forks), its executor workers (``airflow worker -- LocalExecutor: ...``: each is the

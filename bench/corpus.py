@@ -87,7 +87,9 @@ TEST_TUNING = (
     "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD",
 )
 DB_POLL_SECONDS = 1.0  # how often the benchmark looks at the DAG run (the same while idle)
-STATS_SETTLE_SECONDS = 11.0  # PostgreSQL backends flush their table counters within 10 s of going idle
+# PostgreSQL's backends flush their table counters within 10 s of going idle: the rows written are read
+# this long after a run (and the idle rate's rows over the extra time taken off).
+STATS_SETTLE_SECONDS = 11.0
 LINEAR_TOLERANCE = 1.25  # "grows linearly": the task's CPU per item at the large size within this of the first's
 API_ENDPOINTS = ("create", "list", "get", "models", "voices", "other")
 
@@ -127,8 +129,11 @@ def own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+BEGUN = time.time()
+
+
 def log(message: str) -> None:
-    print(f"# corpus: {message}", file=sys.stderr, flush=True)
+    print(f"# corpus: {time.time() - BEGUN:.0f} s: {message}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -180,6 +185,22 @@ class Run:
     @property
     def api_requests(self) -> int:
         return sum(self.requests.get(endpoint, 0) for endpoint in API_ENDPOINTS)
+
+
+def cannot_run() -> str | None:
+    """Why this machine cannot run the benchmark (Airflow 3, PostgreSQL's server and psycopg2 it needs), or None."""
+    from importlib.metadata import version
+
+    if int(version("apache-airflow").split(".")[0]) < 3:
+        return "it runs Airflow 3's api-server, dag-processor and triggerer"
+    try:
+        import psycopg2  # noqa: F401
+        from distributed.cluster import postgres_bin
+
+        postgres_bin()
+    except (ImportError, AssertionError) as error:
+        return f"it needs PostgreSQL's server and psycopg2 (`make bench` installs them): {error}"
+    return None
 
 
 # -- the Airflow under test ----------------------------------------------------------------------
@@ -340,7 +361,7 @@ class Bench:
             self._look(MAPPED_DAG, "not-a-run")
             time.sleep(DB_POLL_SECONDS)
         last = self.meter.sample()
-        time.sleep(STATS_SETTLE_SECONDS)
+        time.sleep(self.args.stats_settle)
         rows1 = self.db_rows()
         window = last.at - first.at
         spent = delta(first, last)
@@ -348,7 +369,7 @@ class Bench:
         return Idle(
             window,
             {part: spent.get(part, 0.0) / window for part in AIRFLOW_PARTS},
-            rows / (window + STATS_SETTLE_SECONDS),
+            rows / (window + self.args.stats_settle),
             (self.sandbox.cpu_seconds() - sandbox0) / window,
         )
 
@@ -393,7 +414,7 @@ class Bench:
         received = [
             r for r in self.sandbox.control("GET", "/requests") if r["endpoint"] != "control" and r["at"] >= first.at
         ]
-        time.sleep(STATS_SETTLE_SECONDS)
+        time.sleep(self.args.stats_settle)
         rows1 = self.db_rows()
         rows_window = time.time() - first.at
 
@@ -737,6 +758,12 @@ def main() -> int:
     parser.add_argument("--parallelism", type=int, default=16, help="Airflow's parallelism, and the mapped task's")
     parser.add_argument("--idle-seconds", type=float, default=20.0, help="how long the idle rate is measured")
     parser.add_argument("--sample-interval", type=float, default=0.25, help="seconds between process scans")
+    parser.add_argument(
+        "--stats-settle",
+        type=float,
+        default=STATS_SETTLE_SECONDS,
+        help="seconds to wait after a run before reading PostgreSQL's rows written",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the benchmark runs, not figures")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, Airflow home)")
     parser.add_argument("--json", type=Path, help="write the results here")
@@ -744,6 +771,7 @@ def main() -> int:
     if args.quick:
         args.items, args.mapped_items, args.large_items = 8, 4, 24
         args.clip_seconds, args.poll_interval, args.idle_seconds, args.parallelism = 10.0, 2.0, 5.0, 8
+        args.stats_settle = 3.0
     args.mapped_items = args.items if args.mapped_items is None else min(args.mapped_items, args.items)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 

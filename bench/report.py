@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
+import corpus  # noqa: E402
 import download  # noqa: E402
 import parse  # noqa: E402
 import shared_polling  # noqa: E402
@@ -43,6 +44,8 @@ class Bench:
     script: str
     quick: list[str]
     render: Callable[[Any], str]
+    # Why the benchmark cannot run on this machine (a server it needs is not installed), or None.
+    cannot_run: Callable[[], str | None] = lambda: None
 
 
 BENCHES = [
@@ -69,6 +72,14 @@ BENCHES = [
         "bench/shared_polling.py",
         ["--quick"],
         lambda data: shared_polling.format_report([shared_polling.Result(**row) for row in data]),
+    ),
+    Bench(
+        "corpus",
+        "Corpus operator",
+        "bench/corpus.py",
+        ["--quick"],
+        corpus.format_report,
+        corpus.cannot_run,
     ),
 ]
 
@@ -116,6 +127,12 @@ def run_all(results: Path, quick: bool, only: set[str] | None = None) -> int:
             continue
         command = [bench.script, *(bench.quick if quick else [])]
         log = results / f"{bench.name}.log"
+        reason = bench.cannot_run()
+        if reason:
+            print(f"== {bench.title}: not run: {reason}", flush=True)
+            run["benches"][bench.name] = {"command": command, "seconds": 0.0, "run": when, "not_run": reason}
+            saved.write_text(json.dumps(run, indent=2) + "\n")
+            continue
         print(f"== {bench.title}: python {' '.join(command)} (output and logs: {log})", flush=True)
         begun, busy_before = time.time(), busy_seconds()
         with log.open("w") as out:
@@ -164,6 +181,9 @@ def render(results: Path) -> str:
     ]
     for bench in BENCHES:
         meta = run["benches"][bench.name]
+        if "not_run" in meta:
+            sections.append(f"## {bench.title}\n\n`python {' '.join(meta['command'])}`: not run, {meta['not_run']}.\n")
+            continue
         data = json.loads((results / f"{bench.name}.json").read_text())
         busy = f"; the machine's cores were busy {meta['busy_cores']:.2f} on average, this benchmark included"
         sections.append(
