@@ -557,6 +557,21 @@ def bound(run: Run, poll_interval: float) -> str:
     )
 
 
+def short_bound(bound: str) -> str:
+    """A few words of :func:`bound`'s answer, for the tables that do not spell it out."""
+    for start, words in (
+        ("the accounts' job limits", "the job limits"),
+        ("the task's own CPU", "the task's CPU"),
+        ("the machine's CPU, mostly", "the machine's CPU (other work)"),
+        ("the machine's CPU", "the machine's CPU"),
+        ("the task's round trips", "the task's round trips"),
+        ("neither", "the waits between clips"),
+    ):
+        if bound.startswith(start):
+            return words
+    return bound
+
+
 # -- the report ----------------------------------------------------------------------------------------
 
 
@@ -710,8 +725,8 @@ def format_report(data: dict[str, Any]) -> str:
         "are not API requests); the most jobs in flight per account (limits 3 and 5); the sandbox's CPU.",
         "",
         "| run | API requests / item | creates (busy) | listing pages | GETs | models, voices, other "
-        "| media | most jobs at once | sandbox CPU s / item |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| media | most jobs at once | sandbox CPU s / item | bounded by |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---|",
     ]
     for r in runs:
         other = sum(r.requests.get(key, 0) for key in ("models", "voices", "other"))
@@ -720,21 +735,23 @@ def format_report(data: dict[str, Any]) -> str:
             f"| {run_label(r)} | {r.per_item(r.api_requests):.2f} | {r.per_item(r.requests.get('create', 0)):.2f} "
             f"({r.per_item(r.requests.get('create_busy', 0)):.2f}) | {r.per_item(r.requests.get('list', 0)):.2f} "
             f"| {r.per_item(r.requests.get('get', 0)):.2f} | {r.per_item(other):.2f} "
-            f"| {r.per_item(r.requests.get('media', 0)):.2f} | {jobs} | {r.per_item(r.sandbox_cpu):.4f} |"
+            f"| {r.per_item(r.requests.get('media', 0)):.2f} | {jobs} | {r.per_item(r.sandbox_cpu):.4f} "
+            f"| {short_bound(r.bound)} |"
         )
     lines += [
         "",
         "CPU per item by component, ms (gross; the idle rate's share of it last; this benchmark's own CPU, "
         "whose DB polls once a second land in PostgreSQL's, apart).",
         "",
-        "| run | " + " | ".join(AIRFLOW_PARTS) + " | all Airflow | of it idle | benchmark |",
-        "|---|" + "---:|" * (len(AIRFLOW_PARTS) + 3),
+        "| run | " + " | ".join(AIRFLOW_PARTS) + " | all Airflow | of it idle | benchmark | bounded by |",
+        "|---|" + "---:|" * (len(AIRFLOW_PARTS) + 3) + "---|",
     ]
     for r in runs:
         parts = " | ".join(f"{r.per_item(r.cpu.get(part, 0.0)) * 1000:.1f}" for part in AIRFLOW_PARTS)
         lines.append(
             f"| {run_label(r)} | {parts} | {r.per_item(r.airflow_cpu) * 1000:.1f} "
-            f"| {r.per_item(r.idle_cpu) * 1000:.1f} | {r.per_item(r.observer_cpu) * 1000:.1f} |"
+            f"| {r.per_item(r.idle_cpu) * 1000:.1f} | {r.per_item(r.observer_cpu) * 1000:.1f} "
+            f"| {short_bound(r.bound)} |"
         )
     lines.append("")
     for scope, passed, target, detail in verdicts(runs):

@@ -1,6 +1,6 @@
 """`make bench`: run the benchmarks and write their report, BENCHMARKS.md.
 
-    python bench/report.py [--quick] [--output BENCHMARKS.md] [--results DIR] [--only NAME,...]
+    python bench/report.py [--quick] [--output BENCHMARKS.md] [--results DIR] [--only NAME,...] [--args NAME=ARGS ...]
     python bench/report.py --from-results DIR [--output BENCHMARKS.md]
 
 The report is for people: the machine, the commands, the tables and the PASS/MISS lines, nothing else.
@@ -9,6 +9,8 @@ committed), with ``run.json`` describing the run; its output and logs go to ``<n
 never into the report. ``--from-results`` writes the report again from a folder of saved results,
 without running anything. ``--only`` runs the named benchmarks again (say, after the machine was busy
 with other work during one of them) and keeps the others' saved results; the report says which ran when.
+``--args NAME=ARGS`` runs that benchmark with these arguments instead of its own (say, the corpus
+benchmark at smaller sizes: its full sizes take hours); the report shows the command as run.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -106,7 +109,7 @@ def busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def run_all(results: Path, quick: bool, only: set[str] | None = None) -> int:
+def run_all(results: Path, quick: bool, only: set[str] | None = None, args: dict[str, list[str]] | None = None) -> int:
     """Run the benchmarks (all, or ``only`` these), saving figures and ``run.json`` in ``results``; an exit code.
 
     ``run.json`` is written after each benchmark, so a run that fails later keeps what it measured.
@@ -125,7 +128,8 @@ def run_all(results: Path, quick: bool, only: set[str] | None = None) -> int:
     for bench in BENCHES:
         if only and bench.name not in only:
             continue
-        command = [bench.script, *(bench.quick if quick else [])]
+        given = (args or {}).get(bench.name)
+        command = [bench.script, *(given if given is not None else bench.quick if quick else [])]
         log = results / f"{bench.name}.log"
         reason = bench.cannot_run()
         if reason:
@@ -206,13 +210,26 @@ def main() -> int:
         + ", ".join(bench.name for bench in BENCHES)
         + "), keeping the others' results saved in --results",
     )
+    parser.add_argument(
+        "--args",
+        action="append",
+        default=[],
+        metavar="NAME=ARGS",
+        help="run benchmark NAME with ARGS (one string, split as a shell would) instead of its own arguments",
+    )
     args = parser.parse_args()
     results = args.from_results or args.results
+    given: dict[str, list[str]] = {}
+    for one in args.args:
+        name, _, rest = one.partition("=")
+        if name not in {bench.name for bench in BENCHES}:
+            parser.error(f"--args: unknown benchmark {name!r}")
+        given[name] = shlex.split(rest)
     only = set(args.only.split(",")) if args.only else None
     if only and not only <= {bench.name for bench in BENCHES}:
         parser.error(f"--only: unknown benchmark among {sorted(only)}")
     if args.from_results is None:
-        code = run_all(results, args.quick, only)
+        code = run_all(results, args.quick, only, given)
         if code:
             return code
     args.output.write_text(render(results))
