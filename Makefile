@@ -102,8 +102,15 @@ docs: install
 	rm -rf docs/_build
 	$(VENV)/bin/sphinx-build -W --keep-going -n -q -b html docs docs/_build/html
 
-# Benchmarks: never part of `make test` (smoke runs are); writes BENCHMARKS.md.
+# Benchmarks: never part of `make test` (smoke runs are); writes BENCHMARKS.md. The corpus benchmark
+# (bench/corpus.py) runs an Airflow on PostgreSQL: Debian's postgresql is installed when missing, and
+# Airflow's postgres extra into .venv. At the full sizes it takes hours on 2 cores (most of it the 1,000
+# mapped tasks): `python bench/report.py --only corpus` runs it again alone, `bench/corpus.py --help` its sizes.
 bench: install
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; }
+	$(UV) pip install --quiet --python $(PY) "apache-airflow[postgres]==$(AIRFLOW_VERSION)" -e . \
+		--group test --group dev --group docs
 	$(PY) bench/report.py
 
 dist: install

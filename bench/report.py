@@ -1,6 +1,6 @@
 """`make bench`: run the benchmarks and write their report, BENCHMARKS.md.
 
-    python bench/report.py [--quick] [--output BENCHMARKS.md] [--results DIR] [--only NAME,...]
+    python bench/report.py [--quick] [--output BENCHMARKS.md] [--results DIR] [--only NAME,...] [--args NAME=ARGS ...]
     python bench/report.py --from-results DIR [--output BENCHMARKS.md]
 
 The report is for people: the machine, the commands, the tables and the PASS/MISS lines, nothing else.
@@ -9,6 +9,8 @@ committed), with ``run.json`` describing the run; its output and logs go to ``<n
 never into the report. ``--from-results`` writes the report again from a folder of saved results,
 without running anything. ``--only`` runs the named benchmarks again (say, after the machine was busy
 with other work during one of them) and keeps the others' saved results; the report says which ran when.
+``--args NAME=ARGS`` runs that benchmark with these arguments instead of its own (say, the corpus
+benchmark at smaller sizes: its full sizes take hours); the report shows the command as run.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -27,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
+import corpus  # noqa: E402
 import download  # noqa: E402
 import parse  # noqa: E402
 import shared_polling  # noqa: E402
@@ -43,6 +47,8 @@ class Bench:
     script: str
     quick: list[str]
     render: Callable[[Any], str]
+    # Why the benchmark cannot run on this machine (a server it needs is not installed), or None.
+    cannot_run: Callable[[], str | None] = lambda: None
 
 
 BENCHES = [
@@ -70,6 +76,14 @@ BENCHES = [
         ["--quick"],
         lambda data: shared_polling.format_report([shared_polling.Result(**row) for row in data]),
     ),
+    Bench(
+        "corpus",
+        "Corpus operator",
+        "bench/corpus.py",
+        ["--quick"],
+        corpus.format_report,
+        corpus.cannot_run,
+    ),
 ]
 
 
@@ -95,7 +109,7 @@ def busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def run_all(results: Path, quick: bool, only: set[str] | None = None) -> int:
+def run_all(results: Path, quick: bool, only: set[str] | None = None, args: dict[str, list[str]] | None = None) -> int:
     """Run the benchmarks (all, or ``only`` these), saving figures and ``run.json`` in ``results``; an exit code.
 
     ``run.json`` is written after each benchmark, so a run that fails later keeps what it measured.
@@ -114,8 +128,15 @@ def run_all(results: Path, quick: bool, only: set[str] | None = None) -> int:
     for bench in BENCHES:
         if only and bench.name not in only:
             continue
-        command = [bench.script, *(bench.quick if quick else [])]
+        given = (args or {}).get(bench.name)
+        command = [bench.script, *(given if given is not None else bench.quick if quick else [])]
         log = results / f"{bench.name}.log"
+        reason = bench.cannot_run()
+        if reason:
+            print(f"== {bench.title}: not run: {reason}", flush=True)
+            run["benches"][bench.name] = {"command": command, "seconds": 0.0, "run": when, "not_run": reason}
+            saved.write_text(json.dumps(run, indent=2) + "\n")
+            continue
         print(f"== {bench.title}: python {' '.join(command)} (output and logs: {log})", flush=True)
         begun, busy_before = time.time(), busy_seconds()
         with log.open("w") as out:
@@ -164,6 +185,9 @@ def render(results: Path) -> str:
     ]
     for bench in BENCHES:
         meta = run["benches"][bench.name]
+        if "not_run" in meta:
+            sections.append(f"## {bench.title}\n\n`python {' '.join(meta['command'])}`: not run, {meta['not_run']}.\n")
+            continue
         data = json.loads((results / f"{bench.name}.json").read_text())
         busy = f"; the machine's cores were busy {meta['busy_cores']:.2f} on average, this benchmark included"
         sections.append(
@@ -186,13 +210,26 @@ def main() -> int:
         + ", ".join(bench.name for bench in BENCHES)
         + "), keeping the others' results saved in --results",
     )
+    parser.add_argument(
+        "--args",
+        action="append",
+        default=[],
+        metavar="NAME=ARGS",
+        help="run benchmark NAME with ARGS (one string, split as a shell would) instead of its own arguments",
+    )
     args = parser.parse_args()
     results = args.from_results or args.results
+    given: dict[str, list[str]] = {}
+    for one in args.args:
+        name, _, rest = one.partition("=")
+        if name not in {bench.name for bench in BENCHES}:
+            parser.error(f"--args: unknown benchmark {name!r}")
+        given[name] = shlex.split(rest)
     only = set(args.only.split(",")) if args.only else None
     if only and not only <= {bench.name for bench in BENCHES}:
         parser.error(f"--only: unknown benchmark among {sorted(only)}")
     if args.from_results is None:
-        code = run_all(results, args.quick, only)
+        code = run_all(results, args.quick, only, given)
         if code:
             return code
     args.output.write_text(render(results))
