@@ -94,9 +94,14 @@ LINEAR_TOLERANCE = 1.25  # "grows linearly": the task's CPU per item at the larg
 API_ENDPOINTS = ("create", "list", "get", "models", "voices", "other")
 
 
-def text_of(index: int) -> str:
-    """The ``index``-th text: distinct, short (about 3 s of speech)."""
-    return f"Corpus line {index:05d}: a short sentence, spoken once."
+def text_of(index: int, run: str = "m") -> str:
+    """The ``index``-th text of a run: distinct, short (about 3 s of speech).
+
+    Each run's texts differ by a one-letter tag (``m``apped, ``b``atch, ``l``arge), nothing else: the
+    same length and shape for every run, and no run's lost-run search can take another run's clips
+    (it takes a clip of the very same request made in the two minutes before).
+    """
+    return f"Corpus line {index:05d}{run}: a short sentence, spoken once."
 
 
 def name_of(index: int) -> str:
@@ -245,9 +250,9 @@ class Bench:
         database = self.cluster.start_postgres()
         self.db = Database(f"host=127.0.0.1 port={self.cluster.pg_port} user=airflow dbname=airflow")
 
-        self._write_texts(self.out / "texts", args.items)
+        self._write_texts(self.out / "texts", args.items, "b")
         if args.large_items:
-            self._write_texts(self.out / "texts-large", args.large_items)
+            self._write_texts(self.out / "texts-large", args.large_items, "l")
         shutil.copy(REPO / "bench" / "_corpus_dag.py", self.dags / "bench_corpus_dags.py")
         accounts = spread(args.mapped_items, ACCOUNTS)
         settings = {
@@ -299,10 +304,10 @@ class Bench:
         roots["postgres"] = next(s.pid for s in self.cluster.servers if s.name == "postgres")
         self.meter = ProcessMeter(roots, interval=args.sample_interval).start()
 
-    def _write_texts(self, folder: Path, count: int) -> None:
+    def _write_texts(self, folder: Path, count: int, run: str) -> None:
         folder.mkdir()
         for i in range(count):
-            (folder / f"{name_of(i)}.txt").write_text(text_of(i))
+            (folder / f"{name_of(i)}.txt").write_text(text_of(i, run))
 
     def _provider_path(self, env: dict[str, str]) -> str:
         import subprocess
@@ -698,7 +703,8 @@ def format_report(data: dict[str, Any]) -> str:
         f"and `triggerer`, each its own process, Airflow's defaults otherwise; the sandbox in a process of its "
         f"own (its CPU apart), two accounts with job limits 3 and 5; clips ready {config['clip_seconds']:g} s "
         f"after their create; poll interval {config['poll_interval']:g} s on both sides; each run writes to a "
-        f"fresh folder on tmpfs; the texts are the same, distinct and short ({len(text_of(0))} characters)."
+        "fresh folder on tmpfs; the texts are the same but for a one-letter run tag (no run can take another's "
+        f"clips), distinct and short ({len(text_of(0))} characters)."
         f"{smaller} CPU: every process of each component, those that ended included (user + system, the reaped "
         "children's too), from the run's trigger to its end; net: less the components' idle rate over that time "
         f"(measured idle for {idle.seconds:.0f} s before the runs: {sum(idle.cores.values()):.3f} cores in all, "
