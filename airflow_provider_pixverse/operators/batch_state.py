@@ -111,7 +111,6 @@ class BatchState:
     windows: dict[str, Any] | None = None
     credits_estimated: float | None = None
     started: float = 0.0
-    queued_since: float | None = None
     resumes: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -122,7 +121,6 @@ class BatchState:
             "windows": self.windows,
             "credits_estimated": self.credits_estimated,
             "started": self.started,
-            "queued_since": self.queued_since,
             "resumes": self.resumes,
         }
 
@@ -140,7 +138,7 @@ class BatchState:
             if request is None:
                 return None
             requests[request.key] = request
-        estimated, started, since = data.get("credits_estimated"), data.get("started"), data.get("queued_since")
+        estimated, started = data.get("credits_estimated"), data.get("started")
         windows = data.get("windows")
         resumes = data.get("resumes")
         return cls(
@@ -148,7 +146,6 @@ class BatchState:
             windows=windows if isinstance(windows, dict) else None,
             credits_estimated=estimated if isinstance(estimated, (int, float)) else None,
             started=float(started) if isinstance(started, (int, float)) else 0.0,
-            queued_since=float(since) if isinstance(since, (int, float)) else None,
             resumes=resumes if isinstance(resumes, int) else 0,
         )
 
