@@ -40,6 +40,10 @@ _S3_PROTOCOLS = ("s3", "s3a")
 # A live upload adds a part at least every 8 MiB / 64 KiB/s (the slowest rate a download may
 # keep, see _api.media.MIN_MEDIA_RATE) = 128 s; one with no new part for longer than this is dead.
 STALE_UPLOAD_SECONDS = 300.0
+# Each part carries its CRC32 (the SDKs' default checksum), and the upload is created for it: the
+# store checks every part and the whole at the completion, which takes moto 0.5 s for 200 MB against 0.8 s without.
+CHECKSUM_ALGORITHM = "CRC32"
+_CHECKSUM_FIELD = f"Checksum{CHECKSUM_ALGORITHM}"
 # Parts of one upload on their way at once (each holds its 8 MiB, and the client copies it once).
 PARTS_IN_FLIGHT = 2
 
@@ -89,7 +93,11 @@ class DirectUpload:
         self.fs = target.fs
         self.bucket, self.key = _bucket_and_key(target)
         self.block_size = block_size
-        self.created: dict[str, Any] = {"ContentType": content_type, **({"Metadata": metadata} if metadata else {})}
+        self.created: dict[str, Any] = {
+            "ContentType": content_type,
+            "ChecksumAlgorithm": CHECKSUM_ALGORITHM,
+            **({"Metadata": metadata} if metadata else {}),
+        }
         self.condition: dict[str, str] = {} if overwrite else {"IfNoneMatch": "*"}
         self.buffer = bytearray()
         self.upload_id: str | None = None
@@ -145,10 +153,16 @@ class DirectUpload:
         self.parts.append(self._senders.submit(self._upload_part, len(self.parts) + 1, part))
 
     def _upload_part(self, number: int, part: bytes) -> dict[str, Any]:
-        answer = self._call("upload_part", UploadId=self.upload_id, PartNumber=number, Body=part)
+        answer = self._call(
+            "upload_part",
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=part,
+            ChecksumAlgorithm=CHECKSUM_ALGORITHM,
+        )
         sent = {"PartNumber": number, "ETag": answer["ETag"]}
-        if "ChecksumSHA256" in answer:
-            sent["ChecksumSHA256"] = answer["ChecksumSHA256"]
+        if _CHECKSUM_FIELD in answer:
+            sent[_CHECKSUM_FIELD] = answer[_CHECKSUM_FIELD]
         return sent
 
     def _call(self, method: str, **kwargs: Any) -> Any:

@@ -7,12 +7,14 @@ CopyObject or UploadPartCopy makes the store copy.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import signal
 import subprocess
 import sys
 import time
+import zlib
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -105,6 +107,15 @@ def test_s3_is_written_once_straight_into_the_key(s3_bucket: Any, writes: StoreW
     assert {key for _, key, size in writes.calls if size} == {"speech/talk.mp3"}  # no temporary object
     stored = s3_bucket.Object("speech/talk.mp3")
     assert stored.get()["Body"].read() == body and stored.content_type == "audio/mpeg"
+
+
+@pytest.mark.parametrize("body", [BIG, SMALL], ids=["multipart", "one-put"])
+def test_the_store_checks_each_part_and_keeps_the_objects_crc32(s3_bucket: Any, client: Any, body: bytes) -> None:
+    write(target_in(s3_bucket), in_chunks(body), file_size=len(body))
+    head = client.head_object(Bucket=s3_bucket.name, Key="speech/talk.mp3", ChecksumMode="ENABLED")
+    assert head.get("ChecksumCRC32"), head  # the upload was made for CRC32, and every part carried one
+    if body is SMALL:
+        assert base64.b64decode(head["ChecksumCRC32"]) == zlib.crc32(body).to_bytes(4, "big")
 
 
 @pytest.mark.parametrize(
