@@ -18,12 +18,18 @@ clips its subscribers wait for (see :class:`~airflow_provider_pixverse._api.list
   clips with their own GETs instead.
 - Only clips of the group's account are taken (ids name their account); entries that are not
   clips are skipped, logged once a page.
+- A round that tells the group's waiting triggers nothing new (every clip they wait for listed,
+  each as the last round sent showed it) wakes none of them (:class:`RoundsWorthSending`): the
+  triggerer hands every snapshot to every subscriber, and a clip's wait costs only the rounds in
+  which it changed. Groups with watchers, and rounds that failed, are always sent; so is a round
+  at least every ``HEARTBEAT_SECONDS``, for the waits' heartbeat lines.
 - The group's loop, and its hook, end when its last subscriber leaves (the triggerer cancels it).
 """
 
 from __future__ import annotations
 
 import collections
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_pixverse._api.clip import SpeechClip
 from airflow_provider_pixverse._api.errors import PixVerseAuthError, PixVerseError, PixVersePaymentError
 from airflow_provider_pixverse._api.retry import is_transient
+from airflow_provider_pixverse._api.waiting import HEARTBEAT_SECONDS
 from airflow_provider_pixverse._compat import HAS_SHARED_STREAMS
 
 if TYPE_CHECKING:
@@ -109,10 +116,16 @@ class GroupNeeds:
     def __init__(self) -> None:
         self._wanted: dict[Hashable, collections.Counter[str]] = {}
         self._floors: dict[Hashable, dict[int, int]] = {}
+        self._joins: collections.Counter[Hashable] = collections.Counter()
 
     def want(self, group: Hashable, audio_id: str) -> None:
         """A subscriber of ``group`` starts waiting for ``audio_id``."""
         self._wanted.setdefault(group, collections.Counter())[audio_id] += 1
+        self._joins[group] += 1
+
+    def joins(self, group: Hashable) -> int:
+        """How many waits have begun in ``group`` so far (it only grows): a new one needs the next round."""
+        return self._joins[group]
 
     def unwant(self, group: Hashable, audio_id: str) -> None:
         """A subscriber of ``group`` stops waiting for ``audio_id``."""
@@ -210,6 +223,35 @@ async def account_snapshots(
         await hook.aclose()
 
 
+class RoundsWorthSending:
+    """Which rounds of a group's poll tell its subscribers something new (see the module).
+
+    A round is sent when it failed, when the group has watchers (they need every new clip), when
+    a clip waited for is not listed (its trigger looks it up itself), when any clip waited for is
+    listed otherwise than in the last round sent, when a wait began since the last round sent
+    (a trigger joined, even for a clip another already waits for), and at least every
+    ``heartbeat`` seconds.
+    """
+
+    def __init__(self, heartbeat: float = HEARTBEAT_SECONDS) -> None:
+        self.heartbeat = heartbeat
+        self._sent: tuple[int, dict[str, Any]] | None = None  # joins, and the clips waited for, as last sent
+        self._sent_at = -math.inf
+
+    def worth_sending(self, snapshot: AccountSnapshot, group: Hashable, now: float, needs: GroupNeeds) -> bool:
+        """Whether ``snapshot`` goes to ``group``'s subscribers (and becomes the round the next is compared with)."""
+        wanted, down_to = needs.of(group)
+        clips = snapshot.clips
+        if snapshot.error or snapshot.failed or down_to is not None or not isinstance(clips, ListedClips):
+            self._sent = None
+            return True
+        seen = (needs.joins(group), {audio_id: clips.raw(audio_id) for audio_id in wanted})
+        if seen == self._sent and now - self._sent_at < self.heartbeat and None not in seen[1].values():
+            return False
+        self._sent, self._sent_at = seen, now
+        return True
+
+
 class SharedAccountPoll:
     """For triggers that share their account's poll (Airflow 3.3+): the group key and the group's loop.
 
@@ -245,11 +287,11 @@ class SharedAccountPoll:
     async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[AccountSnapshot]:
         """The group's poll: one listing of the account per interval, for as long as the group lives."""
         trigger = cls(**kwargs)  # the trigger class's own constructor
-        snapshots = account_snapshots(
-            trigger._make_hook(),
-            trigger.shared_stream_key(),
-            account=trigger.account(),
-            poll_interval=float(trigger.poll_interval),
-        )
+        hook = trigger._make_hook()
+        group = trigger.shared_stream_key()
+        interval = float(trigger.poll_interval)
+        snapshots = account_snapshots(hook, group, account=trigger.account(), poll_interval=interval)
+        rounds = RoundsWorthSending()
         async for snapshot in snapshots:
-            yield snapshot
+            if rounds.worth_sending(snapshot, group, hook.clock.time(), NEEDS):
+                yield snapshot

@@ -16,8 +16,16 @@ import pytest
 from pixverse_testing import FakeClock, use_connection
 
 from airflow_provider_pixverse._api.clip import SpeechClip
+from airflow_provider_pixverse._api.errors import PixVerseResponseError
 from airflow_provider_pixverse._compat import HAS_SHARED_STREAMS
-from airflow_provider_pixverse.account_poll import NEEDS, AccountSnapshot, ListedClips, account_snapshots
+from airflow_provider_pixverse.account_poll import (
+    NEEDS,
+    AccountSnapshot,
+    GroupNeeds,
+    ListedClips,
+    RoundsWorthSending,
+    account_snapshots,
+)
 from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
 from airflow_provider_pixverse.sandbox.state import DEFAULT_EMAIL
 from airflow_provider_pixverse.triggers.pixverse import PixVerseSpeechTrigger
@@ -164,3 +172,36 @@ def test_a_trigger_builds_its_group_key_once() -> None:
     trigger.account = lambda: calls.append(1) or account()  # type: ignore[method-assign]
     keys = {trigger.shared_stream_key() for _ in range(5)}
     assert len(keys) == 1 and calls == [1]
+
+
+def test_only_rounds_with_news_for_the_waiting_triggers_are_sent() -> None:
+    """Unchanged rounds are kept back; news, a new wait, a clip not listed, a failure, a watcher, a heartbeat are sent."""
+    needs, group, rounds = GroupNeeds(), ("news-test", 1), RoundsWorthSending(heartbeat=60.0)
+    a, b = (f"user:1-pixverse:{DEFAULT_EMAIL}-speech:{n}" for n in (1, 2))
+
+    def listing(status_a: int = 1, *, with_b: bool = True) -> AccountSnapshot:
+        entries = {a: {"audio_id": a, "audio_status": status_a}}
+        if with_b:
+            entries[b] = {"audio_id": b, "audio_status": 1}
+        return AccountSnapshot(ListedClips(entries))
+
+    def sent(snapshot: AccountSnapshot, at: float) -> bool:
+        return rounds.worth_sending(snapshot, group, at, needs)
+
+    needs.want(group, a)
+    assert sent(listing(), 0.0)  # the first round
+    assert not sent(listing(), 10.0)  # nothing new for the clip waited for
+    assert sent(listing(status_a=2), 20.0)  # its status changed
+    assert not sent(listing(status_a=2), 30.0)
+    needs.want(group, a)  # a second trigger waits for the same clip: it needs a round too
+    assert sent(listing(status_a=2), 40.0)
+    needs.want(group, b)
+    assert sent(listing(status_a=2, with_b=False), 50.0)  # a clip not listed: its trigger looks it up itself
+    assert sent(listing(status_a=2, with_b=False), 60.0)  # and again every round while it is not listed
+    assert sent(listing(status_a=2), 70.0)
+    assert not sent(listing(status_a=2), 129.0)
+    assert sent(listing(status_a=2), 130.0)  # a round at least every heartbeat
+    assert sent(AccountSnapshot({}, failed=PixVerseResponseError("unreadable")), 140.0)
+    assert sent(listing(status_a=2), 150.0)  # after a failed round, the next is sent whatever it shows
+    needs.watch(group, 7, down_to=0)  # a watcher of new speech needs every round
+    assert sent(listing(status_a=2), 160.0) and sent(listing(status_a=2), 170.0)

@@ -32,10 +32,16 @@ def trigger_for(audio_id: str, *, seconds: float = 30.0, interval: float = INTER
     return PixVerseSpeechTrigger(audio_id=audio_id, end_time=time.time() + seconds, poll_interval=interval)
 
 
-async def run_group(triggers: list[PixVerseSpeechTrigger], *, leave: set[int] = frozenset()) -> list[Any]:  # type: ignore[assignment]
+async def run_group(
+    triggers: list[PixVerseSpeechTrigger],
+    *,
+    leave: set[int] = frozenset(),  # type: ignore[assignment]
+    received: list[int] | None = None,
+) -> list[Any]:
     """Run the triggers as the triggerer would: each subscribes to its group and filters the stream.
 
-    Triggers whose index is in ``leave`` are cancelled (a task cleared) after the first round.
+    Triggers whose index is in ``leave`` are cancelled (a task cleared) after the first round;
+    ``received`` gets, for each trigger, how many snapshots the triggerer handed it.
     """
     from airflow.triggers.shared_stream import SharedStreamManager
 
@@ -44,6 +50,8 @@ async def run_group(triggers: list[PixVerseSpeechTrigger], *, leave: set[int] = 
     async def one(trigger_id: int, trigger: PixVerseSpeechTrigger) -> Any:
         key = trigger.shared_stream_key()
         stream = manager.subscribe(trigger_id=trigger_id, trigger=trigger, key=key)
+        if received is not None:
+            stream = counted(stream, received, trigger_id)
         try:
             async for event in trigger.filter_shared_stream(stream):
                 return event.payload
@@ -59,6 +67,12 @@ async def run_group(triggers: list[PixVerseSpeechTrigger], *, leave: set[int] = 
     results = await asyncio.gather(*tasks, return_exceptions=True)
     await manager.stop_all()
     return results
+
+
+async def counted(stream: Any, received: list[int], index: int) -> Any:
+    async for snapshot in stream:
+        received[index] += 1
+        yield snapshot
 
 
 def add_clips(sandbox: PixVerseSandbox, n: int, **kwargs: Any) -> list[str]:
@@ -82,6 +96,22 @@ async def test_one_listing_per_interval_serves_every_waiting_clip(pixverse_sandb
     assert 1 <= counts["list"] <= rounds * pages, (counts, rounds)
     assert counts["list"] < n
     assert NEEDS.of(triggers_key(ids[0])) == (frozenset(), None)  # every subscriber left the registry
+
+
+async def test_a_round_that_changes_nothing_wakes_no_waiting_trigger(pixverse_sandbox: PixVerseSandbox) -> None:
+    """Every round lists the account, but a trigger is handed only the rounds in which its clip changed."""
+    n = 20
+    pixverse_sandbox.set_clock(queued_seconds=0.5, generating_seconds=2.5)  # about ten rounds of waiting
+    ids = add_clips(pixverse_sandbox, n)
+    pixverse_sandbox.reset_request_counts()
+    received = [0] * n
+    events = await run_group([trigger_for(audio_id) for audio_id in ids], received=received)
+    assert [e["status"] for e in events] == ["success"] * n
+    rounds = pixverse_sandbox.request_counts()["list"]  # 20 clips: one page a round
+    assert rounds >= 8, rounds
+    # The first round (GENERATING or QUEUED), the change to GENERATING, the one to COMPLETED; a round
+    # more where the clips changed apart (the sandbox's clock moves between two listings of one page).
+    assert max(received) <= 4 < rounds, (received, rounds)
 
 
 def triggers_key(audio_id: str) -> Any:
