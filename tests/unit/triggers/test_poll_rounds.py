@@ -175,7 +175,7 @@ def test_a_trigger_builds_its_group_key_once() -> None:
 
 
 def test_only_rounds_with_news_for_the_waiting_triggers_are_sent() -> None:
-    """Unchanged rounds are kept back; news, a new wait, a clip not listed, a failure, a watcher, a heartbeat are sent."""
+    """Unchanged rounds are held back; news, a new wait, a clip not listed, a failure, a watcher, a heartbeat go."""
     needs, group, rounds = GroupNeeds(), ("news-test", 1), RoundsWorthSending(heartbeat=60.0)
     a, b = (f"user:1-pixverse:{DEFAULT_EMAIL}-speech:{n}" for n in (1, 2))
 
