@@ -34,6 +34,7 @@ from airflow_provider_pixverse.operators.batch_state import (
     REUSED,
     BatchState,
 )
+from airflow_provider_pixverse.operators.batch_store import BatchStateStore
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -87,8 +88,9 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
        what is missing.
 
     A kill at any moment loses nothing and pays nothing twice (Airflow 3.3+): the state (each
-    request's parts, intents and clips, the account each part went to) is one document in the
-    task state store (``pixverse_batch``), saved before each queue is handed on (every queued
+    request's parts, intents and clips, the account each part went to) is kept in the task state
+    store (``pixverse_batch`` and its shards of 25 requests, each save writing only the shards
+    that changed: see :mod:`.batch_store`), saved before each queue is handed on (every queued
     part's intent), after each run, and every 50 writes. A triggerer killed mid-run: the trigger
     runs again elsewhere and first looks for the jobs its queue made (one listing per account);
     a worker killed after a run: the retry does the same from the saved intents.
@@ -164,9 +166,9 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Check every item, reuse what is written, plan and estimate the rest (or resume a try); then the rounds."""
-        store = self._state_store(context)
+        store = _sharded(self._state_store(context))
         items = self._items()
-        saved = BatchState.from_json(store.get(BATCH_STATE_KEY)) if store is not None else None
+        saved = store.load() if store is not None else None
         state = self._resume_try(context, saved, items) if saved is not None else self._plan(context, items)
         self._save_state(store, state, None)
         return self._rounds(context, state, items, store)
@@ -175,7 +177,7 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
         self, context: Context, event: dict[str, Any], batch: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Resume after a run of the corpus's engine: take what it did in, write what is whole, hand on the rest."""
-        store = context.get("task_state_store")
+        store = _sharded(context.get("task_state_store"))
         items = self._items()
         state = self._resumed_state(context, store, batch, items)
         state.resumes += 1
@@ -192,7 +194,7 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
         return {item.name: item for item in items}
 
     def _resumed_state(self, context: Context, store: Any, batch: Any, items: dict[str, BatchItem]) -> BatchState:
-        state = BatchState.from_json(store.get(BATCH_STATE_KEY)) if store is not None else None
+        state = store.load() if store is not None else None
         state = state or BatchState.from_json(batch)
         if state is None:
             self.log.warning("Resumed without the corpus's state: planning again from what the destination holds")
@@ -297,7 +299,7 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
         if windows is not None:
             state.windows = windows.to_json()
         if store is not None:
-            store.set(BATCH_STATE_KEY, state.to_json())
+            store.save(state)
 
     def _progress(self, state: BatchState) -> None:
         """One line per round: done / in flight / waiting, credits so far, the time left at the current rate."""
@@ -342,7 +344,7 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
                 raise PixVerseBatchItemsFailedError(f"{message}; the others were written, a re-run sends only these")
             self.log.warning("%s; allow_failed_items=True: the task succeeds", message)
         elif store is not None:
-            store.delete(BATCH_STATE_KEY)  # all written: a re-run looks at the objects themselves
+            store.delete()  # all written: a re-run looks at the objects themselves
         return summary
 
     def _entries(self, state: BatchState, items: dict[str, BatchItem]) -> Iterator[ManifestEntry]:
@@ -370,3 +372,8 @@ class PixVerseBatchTextToSpeechOperator(BatchPlanning):
                 yield ManifestEntry(item.name, item.key, "failed", reason=request.reason)
             else:
                 yield ManifestEntry(item.name, item.key, "pending")
+
+
+def _sharded(store: Any) -> BatchStateStore | None:
+    """The corpus's state kept in ``store`` (the task state store, Airflow 3.3+), in shards."""
+    return None if store is None else BatchStateStore(store)

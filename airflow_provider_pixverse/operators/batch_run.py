@@ -244,9 +244,9 @@ class BatchRounds(PixVerseBaseCreatingOperator):
     ) -> None:
         """Write every request whose parts are all COMPLETED, to each of its names; saved every few writes.
 
-        The state is one document: saving it after every write would cost the store the whole corpus
-        once per item. A write that a kill keeps out of the state is done again by the retry (the
-        object holds its content key, so it is replaced, not refused; nothing is paid again).
+        Saving after every write would cost a store round trip per item. A write that a kill keeps
+        out of the state is done again by the retry (the object holds its content key, so it is
+        replaced, not refused; nothing is paid again).
         """
         unsaved = 0
         for request in state.requests.values():

@@ -1,4 +1,4 @@
-"""The state of a corpus on its way: one JSON document in the task state store (key :data:`BATCH_STATE_KEY`).
+"""The state of a corpus on its way, as JSON (kept in the task state store in shards: see :mod:`.batch_store`).
 
 Per distinct request (content key) it holds the names the request goes to and either its
 :class:`~airflow_provider_pixverse._api.speech_job.SpeechJob` (parts, intents, audio_ids, clips)

@@ -18,8 +18,9 @@ from pixverse_testing import MemoryStateStore, RecordingTaskInstance
 from airflow_provider_pixverse.exceptions import PixVerseBatchItemsFailedError, PixVerseInvalidInputError
 from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
 from airflow_provider_pixverse.model_list import forget_model_lists
-from airflow_provider_pixverse.operators.batch import BATCH_STATE_KEY, PixVerseBatchTextToSpeechOperator
+from airflow_provider_pixverse.operators.batch import PixVerseBatchTextToSpeechOperator
 from airflow_provider_pixverse.operators.batch_manifest import manifest_path, read_manifest
+from airflow_provider_pixverse.operators.batch_store import shard_key
 
 if TYPE_CHECKING:
     from airflow_provider_pixverse.sandbox import PixVerseSandbox
@@ -410,7 +411,7 @@ def test_a_create_whose_answer_was_lost_is_found_by_the_retry_not_sent_again(
     pixverse_sandbox.add_fault("drop", count=1, path_contains="/speech/create")
     with pytest.raises(PixVerseConnectionError):  # the create's answer lost in the trigger: the task fails
         run_deferred(batch(texts, tmp_path, accounts={A: 3}), context(store))
-    saved = store.values[BATCH_STATE_KEY]["requests"]
+    saved = store.values[shard_key(0)]  # three requests: one shard
     lost = [
         request["names"][0]
         for request in saved
