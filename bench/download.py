@@ -195,7 +195,7 @@ def main() -> int:
     parser.add_argument("--s3-max-mb", type=int, default=200, help="S3 is measured at the sizes up to this")
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     parser.add_argument("--no-s3", action="store_true", help="skip the S3 destination")
-    parser.add_argument("--repeat", type=int, default=3, help="rounds of each side per size")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds of each side per size (medians)")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
 
