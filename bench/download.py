@@ -103,6 +103,26 @@ measured(upload)
 )
 
 
+# The same bytes through the s3fs client the operator uses (its own S3File, serial parts of 8 MiB), no
+# operator: what the client library alone gets from this endpoint, so the table can say what bounds it.
+RUN_S3FS_ALONE = (
+    _MEASURE
+    + r"""
+import requests
+from airflow.providers.common.compat.sdk import ObjectStoragePath
+url, destination, conn_id = sys.argv[1:4]
+target = ObjectStoragePath(destination, conn_id=conn_id)
+target.fs.call_s3("list_buckets")  # the client's set-up before the clock, as the others'
+def upload():
+    with requests.get(url, stream=True, timeout=60) as answer, target.open("wb", block_size=8 * 1024 * 1024) as out:
+        answer.raise_for_status()
+        while chunk := answer.raw.read1(1024 * 1024):
+            out.write(chunk)
+measured(upload)
+"""
+)
+
+
 def process_cpu(pid: int) -> float:
     """User plus system CPU seconds of process ``pid`` so far."""
     with open(f"/proc/{pid}/stat") as stat:
@@ -288,8 +308,8 @@ def measure_s3(
     size_mb: int,
     repeat: int,
 ) -> dict[str, Any]:
-    """The operator into S3 and boto3's ``upload_fileobj`` of the same bytes, alternately, ``repeat`` rounds each."""
-    operator_runs, peer_runs = [], []
+    """The operator into S3, boto3's ``upload_fileobj`` and s3fs's own upload of the same bytes, in turn, per round."""
+    operator_runs, peer_runs, alone_runs = [], [], []
 
     def clear() -> None:
         for stored in s3_client.list_objects_v2(Bucket="bench").get("Contents", []):
@@ -302,8 +322,12 @@ def measure_s3(
         clear()
         peer_runs.append(watched(run_script, env, RUN_PEER, clip["url"], endpoint, "bench", f"peer/{size_mb}.mp3"))
         clear()
+        alone_runs.append(
+            watched(run_script, env, RUN_S3FS_ALONE, clip["url"], f"s3://bench/alone/{size_mb}.mp3", "aws_bench")
+        )
+        clear()
     size = clip["file_size"]
-    row = {**side(operator_runs, size, "s3"), **side(peer_runs, size, "s3_peer")}
+    row = {**side(operator_runs, size, "s3"), **side(peer_runs, size, "s3_peer"), **side(alone_runs, size, "s3fs")}
     row["s3_vs_peer"] = row["s3_mb_s"] / row["s3_peer_mb_s"]
     row["s3_bytes_per_byte"] = max(
         (run["store"]["bytes"] + run["store"]["copies"] * size) / size for run in operator_runs
@@ -348,17 +372,25 @@ def format_report(results: list[dict[str, Any]]) -> str:
     if s3_rows:
         lines += [
             "",
-            "To S3 (one moto server for both), against boto3's `upload_fileobj` of the same bytes streamed from "
-            "the same media server, alternately:",
+            "To S3 (one moto server for all), against boto3's `upload_fileobj` of the same bytes streamed from "
+            "the same media server, in turn; beside them the s3fs client the operator writes through, alone "
+            "(its own upload of the same bytes, no operator), and what moto spent per GB on each:",
             "",
-            "| size | upload_fileobj MB/s | operator MB/s (x peer) | bytes written / MP3 byte | operator growth MB "
+            "| size | upload_fileobj MB/s | operator MB/s (x peer) | s3fs alone MB/s (x peer) "
+            "| moto CPU s/GB: peer, operator, s3fs alone | bytes written / MP3 byte | operator growth MB "
             "| peer bound by | operator bound by |",
-            "|---:|---:|---:|---:|---:|---|---|",
+            "|---:|---:|---:|---:|---|---:|---:|---|---|",
         ]
         for row in s3_rows:
+            moto = [
+                row[f"{name}_shares"].get("moto", 0.0) / row[f"{name}_mb_s"] * 1000
+                for name in ("s3_peer", "s3", "s3fs")
+            ]
             lines.append(
                 f"| {row['size_bytes'] / MB:.0f} MB | {row['s3_peer_mb_s']:.1f} | {row['s3_mb_s']:.1f} "
-                f"({row['s3_vs_peer']:.2f}) | {row['s3_bytes_per_byte']:.2f} | {row['s3_growth_mb']:.1f} "
+                f"({row['s3_vs_peer']:.2f}) | {row['s3fs_mb_s']:.1f} ({row['s3fs_mb_s'] / row['s3_peer_mb_s']:.2f}) "
+                f"| {moto[0]:.1f}, {moto[1]:.1f}, {moto[2]:.1f} "
+                f"| {row['s3_bytes_per_byte']:.2f} | {row['s3_growth_mb']:.1f} "
                 f"| {bound(row['s3_peer_shares'], row['s3_peer_busy_cores'])} "
                 f"| {bound(row['s3_shares'], row['s3_busy_cores'])} |"
             )
@@ -375,7 +407,9 @@ def format_report(results: list[dict[str, Any]]) -> str:
         per_byte = max(row["s3_bytes_per_byte"] for row in s3_rows)
         lines += [
             f"- {'PASS' if biggest['s3_vs_peer'] >= 0.8 else 'MISS'} S3 download rate at least 0.8 of "
-            f"`upload_fileobj`'s on the {biggest['size_bytes'] / MB:.0f} MB file: {biggest['s3_vs_peer']:.2f}",
+            f"`upload_fileobj`'s on the {biggest['size_bytes'] / MB:.0f} MB file: {biggest['s3_vs_peer']:.2f} "
+            f"(s3fs's own upload of the same bytes, no operator: "
+            f"{biggest['s3fs_mb_s'] / biggest['s3_peer_mb_s']:.2f})",
             f"- {'PASS' if per_byte == 1.0 else 'MISS'} bytes written to S3 per byte of MP3 1.0 at every size: "
             f"at most {per_byte:.2f}",
         ]
