@@ -238,12 +238,25 @@ def remove_leftovers(target: ObjectStoragePath) -> list[str]:
     removed = []
     now = datetime.now(UTC)
     with storage_failures(f"removing leftovers beside {object_uri(target)}"):
-        for found in parent.fs.glob(f"{parent.path}/.{glob.escape(stem)}.*.part"):
+        for found in _leftover_candidates(parent, f".{glob.escape(stem)}.*.part"):
             if pattern.fullmatch(str(found).rsplit("/", 1)[-1]) and _older_than(parent.fs, found, now):
                 with contextlib.suppress(FileNotFoundError):
                     parent.fs.rm(found)
                 removed.append(str(found))
     return removed
+
+
+def _leftover_candidates(parent: ObjectStoragePath, pattern: str) -> list[str]:
+    """The objects in ``parent`` whose names match ``pattern``.
+
+    On a local file system by the standard library's ``glob`` (a directory scan): fsspec's local
+    ``glob`` stats every entry of the folder first, 23 ms a call in a folder of 2,000 objects, which
+    made every write of a corpus cost in proportion to the objects already written. Object stores
+    list by the pattern's prefix.
+    """
+    if _is_local(parent):
+        return glob.glob(os.path.join(glob.escape(str(parent.path)), pattern))
+    return list(parent.fs.glob(f"{parent.path}/{pattern}"))
 
 
 @contextlib.contextmanager
