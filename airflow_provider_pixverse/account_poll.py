@@ -47,6 +47,9 @@ if TYPE_CHECKING:
     from airflow_provider_pixverse.hooks.pixverse import PixVerseHook
 
 
+_STATUS_FIELDS = ("audio_status", "audio_status_name", "audio_status_final")
+
+
 class ListedClips(Mapping[str, "SpeechClip"]):
     """The clips of one round by ``audio_id``, kept as the API sent them: each is built when looked up.
 
@@ -80,6 +83,11 @@ class ListedClips(Mapping[str, "SpeechClip"]):
     def raw(self, audio_id: str) -> dict[str, Any] | None:
         """The clip ``audio_id`` as the API sent it, unbuilt (``None`` when not listed)."""
         return self._raw.get(audio_id)
+
+    def status_of(self, audio_id: str) -> tuple[Any, ...] | None:
+        """The status fields of the clip ``audio_id`` as sent (``None`` when not listed): what a wait decides by."""
+        entry = self._raw.get(audio_id)
+        return None if entry is None else tuple(entry.get(name) for name in _STATUS_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -227,15 +235,16 @@ class RoundsWorthSending:
     """Which rounds of a group's poll tell its subscribers something new (see the module).
 
     A round is sent when it failed, when the group has watchers (they need every new clip), when
-    a clip waited for is not listed (its trigger looks it up itself), when any clip waited for is
-    listed otherwise than in the last round sent, when a wait began since the last round sent
-    (a trigger joined, even for a clip another already waits for), and at least every
-    ``heartbeat`` seconds.
+    a clip waited for is not listed (its trigger looks it up itself), when any clip waited for has
+    another status than in the last round sent (the status fields are all a wait decides by; the
+    rest of a clip comes with the round its status changes in), when a wait began since the last
+    round sent (a trigger joined, even for a clip another already waits for), and at least every
+    ``heartbeat`` seconds. Only the statuses are kept between rounds, never a round's clips.
     """
 
     def __init__(self, heartbeat: float = HEARTBEAT_SECONDS) -> None:
         self.heartbeat = heartbeat
-        self._sent: tuple[int, dict[str, Any]] | None = None  # joins, and the clips waited for, as last sent
+        self._sent: tuple[int, dict[str, Any]] | None = None  # joins, and the statuses waited for, as last sent
         self._sent_at = -math.inf
 
     def worth_sending(self, snapshot: AccountSnapshot, group: Hashable, now: float, needs: GroupNeeds) -> bool:
@@ -245,7 +254,7 @@ class RoundsWorthSending:
         if snapshot.error or snapshot.failed or down_to is not None or not isinstance(clips, ListedClips):
             self._sent = None
             return True
-        seen = (needs.joins(group), {audio_id: clips.raw(audio_id) for audio_id in wanted})
+        seen = (needs.joins(group), {audio_id: clips.status_of(audio_id) for audio_id in wanted})
         if seen == self._sent and now - self._sent_at < self.heartbeat and None not in seen[1].values():
             return False
         self._sent, self._sent_at = seen, now

@@ -10,8 +10,7 @@ Which store takes which path:
   created, before its bytes are known, so a write that stores metadata with the object
   (``before_publish``: its content key, length and SHA-256) first spools the bytes to a local
   temporary file (hashed as they come), then uploads them once, the metadata on the upload.
-- **local files**: a hidden temporary file beside the target, renamed into place (a rename is
-  atomic and costs nothing).
+- **local files**: a hidden temporary file beside the target, renamed into place (atomic, free).
 - **every other store** (GCS, Azure, ...): the temporary object then a rename, as local files.
   GCS's resumable uploads and Azure's block lists also publish at their commit, but gcsfs's and
   adlfs's code (how they commit, abort and take metadata) was neither read nor tested here, so
@@ -22,8 +21,7 @@ the whole stays within 255 bytes). A later successful download of the same targe
 such leftovers of a download that was killed, and on S3 the target key's uploads a killed run
 left open. Folders are created only on local file systems; a bucket or container is never created.
 
-The SHA-256 is computed alongside the reading and the writing (see
-:mod:`airflow_provider_pixverse.storage_pipeline`): it costs no wall time where a core is free.
+The SHA-256 is computed alongside reading and writing (:mod:`airflow_provider_pixverse.storage_pipeline`).
 
 What is stored with the object (its metadata) is staged before the object is published
 (``before_publish``), so the object never shows without it. The steps of a write, in order:
@@ -238,12 +236,20 @@ def remove_leftovers(target: ObjectStoragePath) -> list[str]:
     removed = []
     now = datetime.now(UTC)
     with storage_failures(f"removing leftovers beside {object_uri(target)}"):
-        for found in parent.fs.glob(f"{parent.path}/.{glob.escape(stem)}.*.part"):
+        for found in _leftover_candidates(parent, f".{glob.escape(stem)}.*.part"):
             if pattern.fullmatch(str(found).rsplit("/", 1)[-1]) and _older_than(parent.fs, found, now):
                 with contextlib.suppress(FileNotFoundError):
                     parent.fs.rm(found)
                 removed.append(str(found))
     return removed
+
+
+def _leftover_candidates(parent: ObjectStoragePath, pattern: str) -> list[str]:
+    """The objects in ``parent`` named by ``pattern``: locally by the standard library's ``glob``, as fsspec's
+    stats every object of the folder (23 ms at 2,000, paid at every write of a corpus); stores list by prefix."""
+    if _is_local(parent):
+        return glob.glob(os.path.join(glob.escape(str(parent.path)), pattern))
+    return list(parent.fs.glob(f"{parent.path}/{pattern}"))
 
 
 @contextlib.contextmanager

@@ -117,6 +117,28 @@ def test_leftovers_of_a_killed_download_are_removed_by_the_next_success(tmp_path
     assert remove_leftovers(target) == []
 
 
+def test_the_leftovers_search_in_a_local_folder_lists_no_other_object(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fsspec's local glob stats every object of the folder: at 2,000 objects a corpus paid 23 ms a write for it."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    folder = tmp_path / "a [corpus]"  # glob's own characters in the folder's name are taken as they are
+    folder.mkdir()
+    target = resolve_destination(f"file://{folder}/", CLIP)
+    stale = folder / temporary_name(target.name)
+    stale.write_bytes(b"half")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    for index in range(50):
+        (folder / f"item-{index}.mp3").write_bytes(b"ID3")
+
+    def listing(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the whole folder was listed")
+
+    monkeypatch.setattr(LocalFileSystem, "ls", listing)
+    assert remove_leftovers(target) == [str(stale)] and not stale.exists()
+
+
 def test_leftovers_in_s3_are_removed_too(s3_bucket: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow_provider_pixverse import storage
 

@@ -201,6 +201,9 @@ def test_only_rounds_with_news_for_the_waiting_triggers_are_sent() -> None:
     assert sent(listing(status_a=2), 70.0)
     assert not sent(listing(status_a=2), 129.0)
     assert sent(listing(status_a=2), 130.0)  # a round at least every heartbeat
+    changed_apart = listing(status_a=2)
+    changed_apart.clips.raw(a)["audio_url"] = "https://media.example/a.mp3"  # type: ignore[index]
+    assert not sent(changed_apart, 135.0)  # a field no wait decides by: the round with the status change brings it
     assert sent(AccountSnapshot({}, failed=PixVerseResponseError("unreadable")), 140.0)
     assert sent(listing(status_a=2), 150.0)  # after a failed round, the next is sent whatever it shows
     needs.watch(group, 7, down_to=0)  # a watcher of new speech needs every round
