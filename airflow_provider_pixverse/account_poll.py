@@ -28,6 +28,7 @@ clips its subscribers wait for (see :class:`~airflow_provider_pixverse._api.list
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import math
 import sys
@@ -302,5 +303,8 @@ class SharedAccountPoll:
         snapshots = account_snapshots(hook, group, account=trigger.account(), poll_interval=interval)
         rounds = RoundsWorthSending()
         async for snapshot in snapshots:
+            # The comparison in a loop turn of its own: at 10,000 clips, the round's last page, its
+            # clips by id, the comparison and the fan-out to every subscriber made one 55-70 ms step.
+            await asyncio.sleep(0)
             if rounds.worth_sending(snapshot, group, hook.clock.time(), NEEDS):
                 yield snapshot
