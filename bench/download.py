@@ -147,8 +147,8 @@ def start_moto() -> tuple[subprocess.Popen[bytes], str]:
     """A moto server of its own, its spool on tmpfs where there is one.
 
     moto keeps every part and object in a ``SpooledTemporaryFile`` that rolls over to ``TMPDIR``
-    past 8 MiB: on the disk, each side's rate carried the disk's write-back noise (0.66-0.84 for the
-    same code over seven runs); on tmpfs, what bounds both sides is moto's CPU alone.
+    past 8 MiB: on the disk, both sides carried the disk's write-back (moto's CPU per GB written
+    varied from 6 to 9 s between runs of one side); on tmpfs it comes out alike for both sides.
     """
     port = free_port()
     moto = subprocess.Popen(
